@@ -1,0 +1,200 @@
+"""Attack registry: FGSM, BIM (strength = eps, L-inf), DeepFool, C&W-L2 (strength = iterations).
+
+``deepfool`` and ``cw`` are our batched implementations; ``deepfool_ta`` and ``cw_ta`` are
+torchattacks 3.5.1's, kept as test oracles and benchmark references. Every attack takes images in
+[0, 1] and a model returning logits, and leaves the model exactly as it found it.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+import torchattacks
+from torch import Tensor, nn
+
+from .data import check_images
+
+
+@dataclass(frozen=True)
+class AttackParams:
+    """Knobs other than the strength; the defaults are the ``cpu`` profile's."""
+
+    bim_steps: int = 10
+    overshoot: float = 0.02  # DeepFool, as in Moosavi-Dezfooli et al. 2016
+    cw_c: float = 1.0  # initial constant of the C&W binary search
+    cw_kappa: float = 0.0
+    cw_lr: float = 0.01
+    cw_search_steps: int = 4
+    batch_size: int = 500
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no parameter gradients for the duration of an attack; both restored after."""
+    was_training = model.training
+    flags = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) -> Tensor:
+    """FGSM, eq. (1) of the paper (Goodfellow et al. 2015), through torchattacks."""
+    return torchattacks.FGSM(model, eps=eps)(x, y)
+
+
+def bim(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) -> Tensor:
+    """BIM, eq. (2) (Kurakin et al. 2016): ``bim_steps`` steps of size eps/4, clipped to the eps-ball."""
+    return torchattacks.BIM(model, eps=eps, alpha=eps / 4, steps=p.bim_steps)(x, y)
+
+
+def deepfool_torchattacks(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> Tensor:
+    """torchattacks' per-image DeepFool: the reference our batched version is tested against."""
+    return _originals_where_failed(model, x, y, torchattacks.DeepFool(model, steps=steps,
+                                                                      overshoot=p.overshoot)(x, y))
+
+
+def cw_torchattacks(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> Tensor:
+    """torchattacks' C&W-L2: one fixed c, no binary search (the reference for ours)."""
+    attack = torchattacks.CW(model, c=p.cw_c, kappa=p.cw_kappa, steps=steps, lr=p.cw_lr)
+    return _originals_where_failed(model, x, y, attack(x, y))
+
+
+def _originals_where_failed(model: nn.Module, x: Tensor, y: Tensor, adv: Tensor) -> Tensor:
+    with torch.no_grad():
+        fooled = model(adv).argmax(1) != y
+    return torch.where(fooled.view(-1, 1, 1, 1), adv, x)
+
+
+def deepfool(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> Tensor:
+    """Batched DeepFool-L2 (Moosavi-Dezfooli et al. 2016, Alg. 2) with at most ``steps`` steps.
+
+    Each step linearizes the classifier around the current point for the whole batch at once
+    (one backward pass per class, not per image) and moves every still-correct image to the
+    nearest linearized boundary, times (1 + overshoot), clipped to [0, 1]. An image freezes as
+    soon as its label flips; inputs already misclassified are returned unchanged, and so are
+    images the attack fails on.
+    """
+    adv = x.clone()
+    active = torch.nonzero(model(x).argmax(1) == y).flatten()
+    for _ in range(steps):
+        if active.numel() == 0:
+            break
+        xa = adv[active].clone().requires_grad_(True)
+        logits = model(xa)
+        still = logits.argmax(1) == y[active]
+        active = active[still]
+        if active.numel() == 0:
+            break
+        grads = torch.stack([torch.autograd.grad(logits[:, k].sum(), xa, retain_graph=True)[0]
+                             for k in range(logits.shape[1])], 1)[still]  # (B, K, C, H, W)
+        logits, ya = logits[still].detach(), y[active]
+        f = logits - logits.gather(1, ya[:, None])  # f_k - f_y
+        w = grads - grads[torch.arange(len(ya)), ya][:, None]  # w_k - w_y
+        w_norm = w.flatten(2).norm(dim=2).clamp_min(1e-12)
+        dist = f.abs() / w_norm
+        dist.scatter_(1, ya[:, None], float("inf"))
+        nearest = dist.argmin(1)
+        rows = torch.arange(len(ya))
+        step = (f[rows, nearest].abs() / w_norm[rows, nearest] ** 2).view(-1, 1, 1, 1) * w[rows, nearest]
+        adv[active] = (adv[active] + (1 + p.overshoot) * step).clamp(0, 1)
+    return _originals_where_failed(model, x, y, adv)
+
+
+def cw(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> Tensor:
+    """Untargeted C&W-L2 (Carlini & Wagner 2017; eq. 3 of the paper) with a binary search over c.
+
+    Change of variables x' = (tanh(w) + 1) / 2, Adam on ||x' - x||^2 + c * max(Z_y - max_{i!=y} Z_i,
+    -kappa); ``steps`` Adam iterations per search step, ``cw_search_steps`` search steps, c
+    per image: halved towards the last success, times 10 while it never succeeded. Keeps per image
+    the smallest-L2 successful example; images never fooled are returned unchanged.
+    """
+    n = len(x)
+    w0 = torch.atanh((2 * x - 1).clamp(-1 + 1e-6, 1 - 1e-6))
+    c = torch.full((n,), p.cw_c)
+    lower, upper = torch.zeros(n), torch.full((n,), float("inf"))
+    best_l2, best = torch.full((n,), float("inf")), x.clone()
+    onehot = nn.functional.one_hot(y, model(x[:1]).shape[1]).bool()
+    for _ in range(p.cw_search_steps):
+        w = w0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([w], lr=p.cw_lr)
+        found = torch.zeros(n, dtype=torch.bool)
+        for _ in range(steps):
+            xa = (torch.tanh(w) + 1) / 2
+            logits = model(xa)
+            real = logits[onehot]
+            other = logits.masked_fill(onehot, float("-inf")).amax(1)
+            l2 = (xa - x).flatten(1).pow(2).sum(1)
+            loss = l2.sum() + (c * (real - other + p.cw_kappa).clamp_min(0)).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                success = (other - real >= p.cw_kappa) & (logits.argmax(1) != y)
+                better = success & (l2 < best_l2)
+                best_l2 = torch.where(better, l2, best_l2)
+                best[better] = xa[better].detach()
+                found |= success
+        upper = torch.where(found, torch.minimum(upper, c), upper)
+        lower = torch.where(found, lower, torch.maximum(lower, c))
+        c = torch.where(upper < float("inf"), (lower + upper) / 2, c * 10)
+    return best
+
+
+@dataclass(frozen=True)
+class AttackInfo:
+    """A registered attack: its function, what its strength means, and its display name."""
+
+    fn: Callable[[nn.Module, Tensor, Tensor, float, AttackParams], Tensor]
+    strength: str  # "eps" or "iterations"
+    display: str
+
+
+ATTACKS: dict[str, AttackInfo] = {
+    "fgsm": AttackInfo(fgsm, "eps", "FGSM"),
+    "bim": AttackInfo(bim, "eps", "BIM"),
+    "deepfool": AttackInfo(deepfool, "iterations", "DeepFool"),
+    "cw": AttackInfo(cw, "iterations", "C&W-L2"),
+    "deepfool_ta": AttackInfo(deepfool_torchattacks, "iterations", "DeepFool (torchattacks)"),
+    "cw_ta": AttackInfo(cw_torchattacks, "iterations", "C&W-L2 (torchattacks)"),
+}
+
+
+def check_strength(name: str, strength: float) -> None:
+    """Raise unless ``strength`` is valid for attack ``name`` (eps in [0, 1]; iterations >= 1)."""
+    if name not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r}; valid: {', '.join(ATTACKS)}")
+    if ATTACKS[name].strength == "eps":
+        if not 0 <= strength <= 1:
+            raise ValueError(f"{name} eps must lie in [0, 1] (images are in [0, 1]); got {strength}")
+    elif strength < 1 or int(strength) != strength:
+        raise ValueError(f"{name} strength is a number of iterations, an integer >= 1; got {strength}")
+
+
+def run_attack(name: str, model: nn.Module, images: Tensor, labels: Tensor, strength: float,
+               params: AttackParams = AttackParams(), seed: int = 0) -> Tensor:
+    """Adversarial versions of ``images`` against ``model`` (in batches), in [0, 1].
+
+    ``strength`` is eps for FGSM/BIM and the maximum number of iterations for DeepFool/C&W, as
+    in the paper's Figures 6-8.
+    """
+    check_strength(name, strength)
+    check_images(images)
+    fn = ATTACKS[name].fn
+    if ATTACKS[name].strength == "iterations":
+        strength = int(strength)
+    torch.manual_seed(seed)
+    out = []
+    with frozen(model):
+        for start in range(0, len(images), params.batch_size):
+            sl = slice(start, start + params.batch_size)
+            out.append(fn(model, images[sl], labels[sl], strength, params).detach())
+    return torch.cat(out)

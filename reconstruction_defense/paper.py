@@ -1,0 +1,59 @@
+"""Published numbers of Zhang, Xu, Pei, Yang, Tables 1-4, kept as data (accuracy in [0, 1]).
+
+These are the paper's values, never ours: tables print them beside our measurements.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+ATTACK_COLUMNS = ("clean", "fgsm", "bim", "deepfool", "cw")
+
+# (table, dataset, eps, network, defense): clean, FGSM, BIM, DeepFool, CW in percent
+_TRANSFER = [
+    (1, "mnist", 0.15, "resnet50", False, 99, 48, 9, 18, 3),
+    (1, "mnist", 0.15, "resnet50", True, 99, 98, 99, 99, 99),
+    (1, "mnist", 0.15, "lenet", False, 99, 38, 2, 9, 3),
+    (1, "mnist", 0.15, "lenet", True, 99, 98, 98, 98, 98),
+    (1, "mnist", 0.15, "googlenet", False, 99, 48, 26, 19, 15),
+    (1, "mnist", 0.15, "googlenet", True, 99, 98, 97, 98, 98),
+    (2, "fashion_mnist", 0.05, "resnet50", False, 93, 22, 2, 0, 0),
+    (2, "fashion_mnist", 0.05, "resnet50", True, 89, 85, 85, 89, 89),
+    (2, "fashion_mnist", 0.05, "googlenet", False, 90, 35, 18, 2, 0),
+    (2, "fashion_mnist", 0.05, "googlenet", True, 90, 81, 84, 88, 88),
+    (2, "fashion_mnist", 0.05, "resnet101", False, 93, 20, 2, 0, 0),
+    (2, "fashion_mnist", 0.05, "resnet101", True, 89, 83, 84, 88, 88),
+    (3, "cifar10", 0.005, "resnet50", False, 84, 64, 23, 20, 39),
+    (3, "cifar10", 0.005, "resnet50", True, 79, 68, 59, 72, 72),
+    (3, "cifar10", 0.005, "googlenet", False, 98, 36, 34, 35, 0),
+    (3, "cifar10", 0.005, "googlenet", True, 94, 51, 52, 61, 60),
+    (3, "cifar10", 0.005, "resnet101", False, 84, 64, 24, 22, 43),
+    (3, "cifar10", 0.005, "resnet101", True, 80, 69, 63, 74, 74),
+]
+
+# Table 4 (Fashion-MNIST, ResNet-50): method, then clean/FGSM/BIM/DeepFool/CW at the weaker and
+# the stronger of the paper's two (unstated) strengths, in percent.
+_COMPARISON = [
+    ("Normal", (93, 93), (38, 24), (0, 0), (6, 6), (0, 0)),
+    ("Adversarial FGSM", (93, 93), (85, 85), (51, 0), (63, 7), (67, 21)),
+    ("Adversarial BIM", (92, 91), (84, 79), (76, 63), (82, 72), (81, 70)),
+    ("Feature Squeezing", (84, 84), (70, 28), (56, 25), (82, 72), (83, 83)),
+    ("Pixel Defend", (89, 89), (87, 82), (85, 83), (83, 83), (88, 88)),
+    ("ComDefend", (93, 93), (89, 89), (70, 60), (88, 88), (88, 89)),
+    ("Our Method", (89, 89), (87, 86), (87, 86), (90, 89), (89, 89)),
+]
+
+
+def transfer_tables() -> pd.DataFrame:
+    """Tables 1-3, long format: table, dataset, eps, network, defended, attack, accuracy."""
+    rows = [(t, ds, eps, net, dfd, att, acc / 100)
+            for t, ds, eps, net, dfd, *accs in _TRANSFER for att, acc in zip(ATTACK_COLUMNS, accs)]
+    return pd.DataFrame(rows, columns=["table", "dataset", "eps", "network", "defended", "attack",
+                                       "accuracy"])
+
+
+def comparison_table() -> pd.DataFrame:
+    """Table 4, long format: method, attack, level (0 = weaker, 1 = stronger), accuracy."""
+    rows = [(method, att, level, pair[level] / 100)
+            for method, *pairs in _COMPARISON for att, pair in zip(ATTACK_COLUMNS, pairs)
+            for level in (0, 1)]
+    return pd.DataFrame(rows, columns=["method", "attack", "level", "accuracy"])

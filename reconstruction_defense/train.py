@@ -1,0 +1,112 @@
+"""Training loops: classifiers (cross-entropy), the restorer (MSE, eq. 4 of the paper) and
+adversarial training. Seeded, deterministic on CPU, resumable from the last completed epoch."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from . import checkpoints
+from .attacks import AttackParams, run_attack
+from .data import ImageSet
+from .quantize import quantize
+
+EpochFn = Callable[[nn.Module, torch.optim.Optimizer, int], dict[str, float]]
+
+
+def batches(n: int, batch_size: int, seed: int, epoch: int) -> list[Tensor]:
+    """Shuffled index batches for one epoch; the order depends only on (seed, epoch)."""
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return list(torch.randperm(n, generator=gen).split(batch_size))
+
+
+def fit(model: nn.Module, epoch_fn: EpochFn, epochs: int, lr: float, config: dict[str, Any],
+        stem: Path | None = None) -> list[dict[str, float]]:
+    """Run ``epochs`` epochs of ``epoch_fn`` with Adam, checkpointing after each one.
+
+    When ``stem`` holds a checkpoint of the same ``config``, training resumes after its last
+    completed epoch (weights and optimizer state restored), so a finished run only loads.
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history: list[dict[str, float]] = []
+    if stem is not None and checkpoints.exists(stem):
+        tensors, meta = checkpoints.load(stem, config)
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        checkpoints.restore_optimizer(opt, tensors, meta["optimizer"])
+        history = meta["history"]
+    for epoch in range(len(history), epochs):
+        model.train()
+        history.append(epoch_fn(model, opt, epoch))
+        if stem is not None:
+            opt_tensors, opt_rest = checkpoints.optimizer_tensors(opt)
+            tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | opt_tensors
+            checkpoints.save(stem, tensors, {"config": config, "epoch": epoch + 1,
+                                             "history": history, "optimizer": opt_rest})
+    model.eval()
+    return history
+
+
+def _loop(desc: str, index_batches: list[Tensor], step: Callable[[Tensor], tuple[float, int]]
+          ) -> float:
+    total, count = 0.0, 0
+    bar = tqdm(index_batches, desc=desc, leave=False)
+    for idx in bar:
+        loss, n = step(idx)
+        total, count = total + loss * n, count + n
+        bar.set_postfix(loss=f"{total / count:.4f}")
+    return total / count
+
+
+def classifier_epoch(data: ImageSet, batch_size: int, seed: int,
+                     attack: tuple[str, float] | None = None, params: AttackParams = AttackParams()
+                     ) -> EpochFn:
+    """One epoch of cross-entropy training; with ``attack`` = (name, eps), half of each batch is
+    replaced by adversarial examples made on the fly (adversarial training, Goodfellow et al. 2015)."""
+    def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
+        correct = 0
+
+        def step(idx: Tensor) -> tuple[float, int]:
+            nonlocal correct
+            x, y = data.images[idx], data.labels[idx]
+            if attack is not None:
+                half = len(idx) // 2
+                x = torch.cat([run_attack(attack[0], model, x[:half], y[:half], attack[1], params), x[half:]])
+                model.train()
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            correct += int((logits.argmax(1) == y).sum())
+            return loss.item(), len(idx)
+        loss = _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)
+        return {"loss": loss, "train_acc": correct / len(data)}
+    return epoch_fn
+
+
+def restorer_epoch(data: ImageSet, classifier: nn.Module, k: int, eps: float, adv_fraction: float,
+                   batch_size: int, seed: int) -> EpochFn:
+    """One epoch of the paper's restorer recipe (Section "Image reconstruction", eq. 4).
+
+    Inputs: quantized FGSM examples at ``eps`` (made against the frozen ``classifier`` for a
+    fraction ``adv_fraction`` of each batch) mixed with quantized clean images; targets: the
+    clean images; loss: MSE.
+    """
+    def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
+        def step(idx: Tensor) -> tuple[float, int]:
+            clean, y = data.images[idx], data.labels[idx]
+            n_adv = int(round(adv_fraction * len(idx)))
+            x = clean.clone()
+            if n_adv:
+                x[:n_adv] = run_attack("fgsm", classifier, clean[:n_adv], y[:n_adv], eps)
+            loss = F.mse_loss(model(quantize(x, k)), clean)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss.item(), len(idx)
+        return {"mse": _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)}
+    return epoch_fn
