@@ -25,8 +25,8 @@ class AttackParams:
     overshoot: float = 0.02  # DeepFool, as in Moosavi-Dezfooli et al. 2016
     cw_c: float = 1.0  # initial constant of the C&W binary search
     cw_kappa: float = 0.0
-    cw_lr: float = 0.01
-    cw_search_steps: int = 4
+    cw_lr: float = 0.05
+    cw_search_steps: int = 3
     batch_size: int = 500
 
 

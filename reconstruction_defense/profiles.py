@@ -57,6 +57,8 @@ class Profile:
     deepfool_steps: int = 50
     cw_steps: int = 100
     cw_c: float = 1.0
+    cw_lr: float = 0.05
+    cw_search_steps: int = 3
     seed: int = 0
     device: str = "cpu"
     transfer_classifiers: tuple[str, ...] = field(default=())
@@ -68,14 +70,15 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        name="smoke", n_train=2000, n_test=100, classifier="lenet", classifier_epochs=1,
-        restorer=RestorerConfig(n_blocks=2, n_feats=16), restorer_epochs=1, restorer_n_train=1000,
-        bim_steps=5, deepfool_steps=10, cw_steps=20,
+        name="smoke", n_train=5000, n_test=200, classifier="lenet", classifier_epochs=2,
+        restorer=RestorerConfig(n_blocks=2, n_feats=16), restorer_epochs=1, restorer_n_train=2000,
+        batch_size=64, lr=3e-3, bim_steps=5, deepfool_steps=10, cw_steps=20, cw_search_steps=2,
         transfer_classifiers=("lenet", "resnet20"),
     ),
     "cpu": Profile(
-        name="cpu", n_train=None, n_test=1000, classifier="resnet20", classifier_epochs=3,
-        restorer=RestorerConfig(n_blocks=4, n_feats=32), restorer_epochs=3, restorer_n_train=20000,
+        name="cpu", n_train=20000, n_test=1000, classifier="resnet20", classifier_epochs=3,
+        restorer=RestorerConfig(n_blocks=4, n_feats=32), restorer_epochs=3, restorer_n_train=10000,
+        cw_steps=50,
         transfer_classifiers=("lenet", "small_inception", "resnet32"),
     ),
     "paper": Profile(

@@ -20,7 +20,8 @@ from .train import classifier_epoch, fit, restorer_epoch
 
 def attack_params(profile: Profile) -> AttackParams:
     """The attack knobs of a profile."""
-    return AttackParams(bim_steps=profile.bim_steps, cw_c=profile.cw_c)
+    return AttackParams(bim_steps=profile.bim_steps, cw_c=profile.cw_c, cw_lr=profile.cw_lr,
+                        cw_search_steps=profile.cw_search_steps)
 
 
 def _stem(workdir: Path, kind: str, dataset: str, config: dict) -> Path:

@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from reconstruction_defense.data import (DATA_ENV, DataNotFoundError, check_images, data_root,
+                                         load_dataset, subset_indices)
+
+
+def test_mnist_real_statistics():
+    train = load_dataset("mnist", "train")
+    assert train.images.shape == (60_000, 1, 28, 28) and train.images.dtype == torch.float32
+    assert abs(train.images.mean().item() - 0.1307) < 1e-3  # the well-known constant
+    assert 0 <= train.images.min() and train.images.max() <= 1
+    test = load_dataset("fashion_mnist", "test")
+    assert len(test) == 10_000 and torch.bincount(test.labels).tolist() == [1000] * 10
+    assert test.info.display_name == "Fashion-MNIST"
+
+
+def test_subsets_are_deterministic_and_seeded():
+    a = load_dataset("mnist", "test", n=50, seed=3)
+    b = load_dataset("mnist", "test", n=50, seed=3)
+    c = load_dataset("mnist", "test", n=50, seed=4)
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    assert not torch.equal(a.indices, c.indices)
+    assert torch.equal(subset_indices(100, None, 0), torch.arange(100))
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        subset_indices(100, 0, 0)
+
+
+def test_cifar10_jpeg_copy_is_labelled_as_such():
+    test = load_dataset("cifar10", "test", n=200, seed=0)
+    assert test.images.shape == (200, 3, 32, 32)
+    assert test.info.display_name == "CIFAR-10 (JPEG q75 copy)"
+    assert test.info.classes[0] == "airplane" and test.info.classes[9] == "truck"
+    assert abs(test.images.mean().item() - 0.47) < 0.03
+
+
+def test_root_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "env"))
+    assert data_root("explicit") == data_root("explicit").__class__("explicit")
+    assert data_root() == tmp_path / "env"
+    monkeypatch.delenv(DATA_ENV)
+    assert str(data_root()) == "data"
+
+
+def test_missing_data_names_directory_files_and_variable(tmp_path):
+    with pytest.raises(DataNotFoundError) as err:
+        load_dataset("mnist", root=tmp_path, download=False)
+    message = str(err.value)
+    assert str(tmp_path) in message and "t10k-images-idx3-ubyte" in message and DATA_ENV in message
+    with pytest.raises(DataNotFoundError, match="cifar10-jpeg"):
+        load_dataset("cifar10", root=tmp_path, download=False)
+
+
+def test_unknown_dataset_and_split():
+    with pytest.raises(ValueError, match="valid: mnist, fashion_mnist, cifar10"):
+        load_dataset("imagenet")
+    with pytest.raises(ValueError, match="'train' or 'test'"):
+        load_dataset("mnist", "val")
+
+
+def _write_folder(root, mode, size, per_class=3):
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for cls in ("cat", "dog"):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(per_class):
+                shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], 3)
+                Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(
+                    root / split / cls / f"{i}.png")
+
+
+@pytest.mark.parametrize("mode,channels", [("L", 1), ("RGB", 3)])
+def test_image_folder(tmp_path, mode, channels):
+    root = tmp_path / "pets"
+    _write_folder(root, mode, (12, 10))
+    data = load_dataset(str(root), "train")
+    assert data.images.shape == (6, channels, 10, 12)
+    assert data.info.name == "pets" and data.info.classes == ("cat", "dog")
+    assert data.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    first = np.asarray(Image.open(root / "train" / "cat" / "0.png").convert(mode), dtype=np.float32)
+    expected = torch.from_numpy(first / 255)
+    assert torch.allclose(data.images[0].squeeze(0) if channels == 1 else data.images[0].permute(1, 2, 0),
+                          expected)
+
+
+def test_image_folder_mixed_sizes_and_missing_split(tmp_path):
+    root = tmp_path / "mixed"
+    _write_folder(root, "L", (8, 8))
+    Image.fromarray(np.zeros((9, 9), dtype=np.uint8), "L").save(root / "test" / "dog" / "9.png")
+    with pytest.raises(ValueError, match="9.png is 9x9.*resize"):
+        load_dataset(str(root), "test")
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match="cannot read image folder"):
+        load_dataset(str(tmp_path / "empty"), "train")
+
+
+@pytest.mark.parametrize("bad,match", [
+    (torch.full((1, 1, 2, 2), float("nan")), "NaN"),
+    (torch.full((1, 1, 2, 2), 1.5), r"\[0, 1\]"),
+    (torch.full((1, 1, 2, 2), -0.1), r"\[0, 1\]"),
+    (torch.rand(1, 2, 2), "shape"),
+    (torch.zeros(1, 1, 2, 2, dtype=torch.uint8), "float"),
+])
+def test_check_images(bad, match):
+    with pytest.raises(ValueError, match=match):
+        check_images(bad)

@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from reconstruction_defense.quantize import Quantizer, quantize
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 8, 256])
+def test_levels_and_formula(k):
+    x = torch.rand(4, 3, 8, 8)
+    q = quantize(x, k)
+    levels = torch.arange(k) / (k - 1)
+    assert torch.isin(q, levels).all()
+    assert torch.equal(q, torch.round(x * (k - 1)) / (k - 1))
+    assert (q - x).abs().max() <= 0.5 / (k - 1) + 1e-6  # nearest level
+    assert torch.equal(quantize(q, k), q)  # idempotent
+
+
+def test_binarization_threshold():
+    x = torch.tensor([0.0, 0.49, 0.51, 1.0]).view(1, 1, 1, 4)
+    assert quantize(x, 2).flatten().tolist() == [0.0, 0.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("channels", [1, 3, 5])
+def test_module_any_channel_count(channels):
+    x = torch.rand(2, channels, 5, 5)
+    assert torch.equal(Quantizer(4)(x), quantize(x, 4))
+
+
+def test_straight_through_gradient_is_identity():
+    x = torch.rand(2, 1, 4, 4, requires_grad=True)
+    w = torch.randn(2, 1, 4, 4)
+    (Quantizer(2, straight_through=True)(x) * w).sum().backward()
+    assert torch.equal(x.grad, w)
+    assert torch.equal(Quantizer(2, straight_through=True)(x), quantize(x, 2))
+
+
+def test_plain_rounding_has_zero_gradient():
+    x = torch.rand(2, 1, 4, 4, requires_grad=True)
+    Quantizer(2)(x).sum().backward()
+    assert torch.count_nonzero(x.grad) == 0
+
+
+@pytest.mark.parametrize("k", [1, 0, -3, 2.5, "4", True, None])
+def test_bad_k(k):
+    with pytest.raises(ValueError, match="integer >= 2"):
+        Quantizer(k)
+    with pytest.raises(ValueError, match="integer >= 2"):
+        quantize(torch.rand(1, 1, 2, 2), k)
