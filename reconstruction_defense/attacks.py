@@ -78,11 +78,14 @@ def deepfool(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams
     """Batched DeepFool-L2 (Moosavi-Dezfooli et al. 2016, Alg. 2) with at most ``steps`` steps.
 
     Each step linearizes the classifier around the current point for the whole batch at once
-    (one backward pass per class, not per image) and moves every still-correct image to the
-    nearest linearized boundary, times (1 + overshoot), clipped to [0, 1]. An image freezes as
-    soon as its label flips; inputs already misclassified are returned unchanged, and so are
-    images the attack fails on.
+    (one backward pass per class, not per image) and adds, for every still-correct image, the
+    step to the nearest linearized boundary to its total perturbation r; the image is then
+    clip(x + (1 + overshoot) r, 0, 1), as in the authors' code. Overshooting the total (not each
+    step) is what lets the iteration cross the boundary when clipping blocks part of a step.
+    An image freezes as soon as its label flips; inputs already misclassified are returned
+    unchanged, and so are images the attack fails on.
     """
+    r_tot = torch.zeros_like(x)
     adv = x.clone()
     active = torch.nonzero(model(x).argmax(1) == y).flatten()
     for _ in range(steps):
@@ -104,8 +107,9 @@ def deepfool(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams
         dist.scatter_(1, ya[:, None], float("inf"))
         nearest = dist.argmin(1)
         rows = torch.arange(len(ya))
-        step = (f[rows, nearest].abs() / w_norm[rows, nearest] ** 2).view(-1, 1, 1, 1) * w[rows, nearest]
-        adv[active] = (adv[active] + (1 + p.overshoot) * step).clamp(0, 1)
+        scale = (f[rows, nearest].abs() + 1e-4) / w_norm[rows, nearest] ** 2
+        r_tot[active] += scale.view(-1, 1, 1, 1) * w[rows, nearest]
+        adv[active] = (x[active] + (1 + p.overshoot) * r_tot[active]).clamp(0, 1)
     return _originals_where_failed(model, x, y, adv)
 
 

@@ -72,7 +72,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", n_train=5000, n_test=200, classifier="lenet", classifier_epochs=2,
         restorer=RestorerConfig(n_blocks=2, n_feats=16), restorer_epochs=1, restorer_n_train=2000,
-        batch_size=64, lr=3e-3, bim_steps=5, deepfool_steps=10, cw_steps=20, cw_search_steps=2,
+        batch_size=64, lr=3e-3, bim_steps=5, deepfool_steps=20, cw_steps=50, cw_search_steps=2,
         transfer_classifiers=("lenet", "resnet20"),
     ),
     "cpu": Profile(

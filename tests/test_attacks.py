@@ -1,0 +1,100 @@
+"""Our attacks against torchattacks as an oracle, on the same real batch and trained LeNet."""
+import pytest
+import torch
+
+from reconstruction_defense.attacks import ATTACKS, AttackParams, run_attack
+from reconstruction_defense.evaluate import model_digest, predict
+
+
+@pytest.fixture(scope="module")
+def batch(mnist_test):
+    return mnist_test.images[:100], mnist_test.labels[:100]
+
+
+def _fooled_and_l2(model, x, y, adv):
+    fooled = (predict(model, adv) != y) & (predict(model, x) == y)
+    return fooled, (adv - x).flatten(1).norm(dim=1)
+
+
+def test_deepfool_matches_torchattacks(lenet, batch):
+    x, y = batch
+    ours = run_attack("deepfool", lenet, x, y, 50)
+    ref = run_attack("deepfool_ta", lenet, x, y, 50)
+    f_ours, l2_ours = _fooled_and_l2(lenet, x, y, ours)
+    f_ref, l2_ref = _fooled_and_l2(lenet, x, y, ref)
+    assert f_ours.sum() >= f_ref.sum()
+    both = f_ours & f_ref
+    assert both.sum() >= 20
+    ratio = l2_ours[both].median() / l2_ref[both].median()
+    assert 0.9 <= ratio <= 1.1
+
+
+def test_cw_with_search_beats_fixed_c(lenet, batch):
+    x, y = batch
+    params = AttackParams(cw_lr=0.01, cw_search_steps=3)
+    ours = run_attack("cw", lenet, x, y, 100, params)
+    ref = run_attack("cw_ta", lenet, x, y, 100, params)
+    f_ours, l2_ours = _fooled_and_l2(lenet, x, y, ours)
+    f_ref, l2_ref = _fooled_and_l2(lenet, x, y, ref)
+    assert f_ours.sum() >= f_ref.sum()
+    both = f_ours & f_ref
+    assert both.sum() >= 10
+    assert l2_ours[both].median() <= l2_ref[both].median()
+
+
+@pytest.mark.parametrize("name,strength", [("fgsm", 0.1), ("bim", 0.1), ("deepfool", 20), ("cw", 20)])
+def test_common_contract(lenet, batch, name, strength):
+    x, y = batch
+    before = model_digest(lenet)
+    lenet.train()
+    adv = run_attack(name, lenet, x, y, strength)
+    assert lenet.training and all(p.requires_grad for p in lenet.parameters())  # mode restored
+    lenet.eval()
+    assert model_digest(lenet) == before  # weights untouched
+    assert adv.shape == x.shape and adv.min() >= 0 and adv.max() <= 1
+    assert torch.equal(adv, run_attack(name, lenet, x, y, strength))  # deterministic
+    if ATTACKS[name].strength == "eps":
+        assert (adv - x).abs().max() <= strength + 1e-6
+        assert (predict(lenet, adv) == y).float().mean() < (predict(lenet, x) == y).float().mean()
+    else:
+        failed = predict(lenet, adv) == y
+        assert torch.equal(adv[failed], x[failed])  # failures return the original image
+        assert (~failed).sum() >= 30
+
+
+def test_fgsm_is_equation_1(lenet, batch):
+    x, y = batch
+    xg = x.clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(lenet(xg), y).backward()
+    expected = (x + 0.2 * xg.grad.sign()).clamp(0, 1)
+    assert torch.allclose(run_attack("fgsm", lenet, x, y, 0.2), expected, atol=1e-6)
+
+
+def test_misclassified_inputs_are_returned_unchanged(lenet, batch):
+    x, y = batch
+    wrong = (predict(lenet, x) + 1) % 10  # label every image wrongly: all already "fooled"
+    assert torch.equal(run_attack("deepfool", lenet, x, wrong, 10), x)
+
+
+def test_bim_is_stronger_than_fgsm(lenet, mnist_test):
+    x, y = mnist_test.images[:300], mnist_test.labels[:300]
+    acc = {a: (predict(lenet, run_attack(a, lenet, x, y, 0.1)) == y).float().mean() for a in ("fgsm", "bim")}
+    assert acc["bim"] < acc["fgsm"]
+
+
+@pytest.mark.parametrize("name,strength,match", [
+    ("fgsm", 1.5, r"eps must lie in \[0, 1\]"), ("bim", -0.1, r"eps must lie in \[0, 1\]"),
+    ("deepfool", 0, "integer >= 1"), ("cw", 2.5, "integer >= 1"),
+    ("pgd", 0.1, "valid: fgsm, bim, deepfool, cw"),
+])
+def test_bad_strength_or_name(lenet, batch, name, strength, match):
+    with pytest.raises(ValueError, match=match):
+        run_attack(name, lenet, *batch, strength)
+
+
+def test_bad_images(lenet, batch):
+    x, y = batch
+    with pytest.raises(ValueError, match="NaN"):
+        run_attack("fgsm", lenet, torch.full_like(x, float("nan")), y, 0.1)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        run_attack("fgsm", lenet, x * 2 - 0.5, y, 0.1)

@@ -1,0 +1,52 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from reconstruction_defense.paper import comparison_table, transfer_tables
+from reconstruction_defense.profiles import PROFILES, get_profile, recipe_for
+
+PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "000_647946890df9be66.txt"
+
+
+def test_profiles():
+    assert set(PROFILES) == {"smoke", "cpu", "paper"}
+    assert get_profile("auto").name in ("cpu", "paper")
+    assert get_profile("smoke", n_test=7).n_test == 7
+    with pytest.raises(ValueError, match="valid: auto, smoke, cpu, paper"):
+        get_profile("gpu")
+    with pytest.raises(ValueError, match="unknown profile field"):
+        get_profile("cpu", epochs=3)
+    assert get_profile("paper").classifier == "resnet50"
+
+
+def test_paper_recipe():
+    assert recipe_for("mnist").k == 2 and recipe_for("fashion_mnist").k == 4
+    assert [recipe_for(d).table_eps for d in ("mnist", "fashion_mnist", "cifar10")] == [0.15, 0.05, 0.005]
+
+
+def _paper_rows(text):
+    """Rows 'Network<TAB>99%<TAB>...' of Tables 1-4 as printed in the paper's text."""
+    rows = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.split("\t") if c.strip()]
+        percents = [c for c in cells if re.fullmatch(r"[\d/%]+", c)]
+        if len(percents) == 5:
+            rows.append((cells[len(cells) - 6], percents))
+    return rows
+
+
+@pytest.mark.skipif(not PAPER.exists(), reason="the paper's text lives in ../shared (CI has it)")
+def test_published_numbers_match_the_paper_text():
+    rows = _paper_rows(PAPER.read_text())
+    transfer = transfer_tables()
+    ours = []
+    for (table, ds, net, dfd), grp in transfer.groupby(["table", "dataset", "network", "defended"], sort=False):
+        ours.append([f"{round(a * 100)}%" for a in grp.accuracy])
+    printed = [p for _, p in rows[:18]]
+    assert printed == ours
+    comparison = comparison_table()
+    pairs = [[f"{round(a * 100):02d}%/{round(b * 100):02d}%" for a, b in
+              zip(g[g.level == 0].accuracy, g[g.level == 1].accuracy)]
+             for _, g in comparison.groupby("method", sort=False)]
+    assert len(rows) == 25 and [p for _, p in rows[18:]] == pairs
