@@ -23,7 +23,7 @@ def side_by_side(ours: pd.DataFrame, dataset: str, paper_network: str = "resnet5
     paper = paper[(paper.dataset == dataset) & (paper.network == paper_network)]
     out = []
     for (attack, strength), grp in ours.groupby(["attack", "strength"], sort=False):
-        row = {"attack": attack, "strength": strength}
+        row = {"attack": attack, "strength": _strength_label(attack, strength)}
         for defended, (_, r) in enumerate(grp.iterrows()):
             label = "defense" if defended else "no defense"
             row[f"ours {label}"] = f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]"
@@ -33,6 +33,12 @@ def side_by_side(ours: pd.DataFrame, dataset: str, paper_network: str = "resnet5
             row[f"paper {label}"] = f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-"
         out.append(row)
     return pd.DataFrame(out)
+
+
+def _strength_label(attack: str, strength: float) -> str:
+    if attack == "clean":
+        return "-"
+    return f"eps={strength:g}" if attack in ("FGSM", "BIM") else f"{int(strength)} iterations"
 
 
 def main(argv: list[str] | None = None) -> int:
