@@ -38,6 +38,9 @@ def fit(model: nn.Module, epoch_fn: EpochFn, epochs: int, lr: float, config: dic
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         checkpoints.restore_optimizer(opt, tensors, meta["optimizer"])
         history = meta["history"]
+        if len(history) > epochs:
+            raise checkpoints.CheckpointError(
+                f"{stem} holds {len(history)} epochs but {epochs} were asked for; delete it to retrain")
     for epoch in range(len(history), epochs):
         model.train()
         history.append(epoch_fn(model, opt, epoch))

@@ -79,3 +79,12 @@ def test_resume_equals_uninterrupted_run(tmp_path, mnist_train):
     resumed = train(2, tmp_path / "resume")
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_checkpoint_with_more_epochs_than_asked_is_an_error(tmp_path, mnist_train):
+    data = type(mnist_train)(mnist_train.images[:256], mnist_train.labels[:256], mnist_train.info,
+                             mnist_train.indices[:256])
+    model = build_classifier("lenet", data.info)
+    fit(model, classifier_epoch(data, 64, 0), 2, 1e-3, {}, tmp_path / "ck")
+    with pytest.raises(CheckpointError, match="holds 2 epochs but 1 were asked for"):
+        fit(model, classifier_epoch(data, 64, 0), 1, 1e-3, {}, tmp_path / "ck")

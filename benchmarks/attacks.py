@@ -1,0 +1,78 @@
+"""Benchmark: our batched DeepFool and C&W-L2 against torchattacks 3.5.1, in one run.
+
+    python benchmarks/attacks.py [--repeats 5] [--out results/benchmark_attacks.csv]
+
+MNIST: 1,000 real test images, the ``cpu`` profile's LeNet. CIFAR-10 (JPEG q75 copy): 500 test
+images, the ``cpu`` profile's ResNet-20. Classifiers come from (or go to) the run cache, so the
+first run trains them. Throughput is images/s, the median of ``--repeats`` timed runs; success
+rate and median L2 are over the images the classifier got right before the attack. Not a test:
+run by hand, paste the printed table into the README.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from reconstruction_defense.attacks import AttackParams, run_attack
+from reconstruction_defense.data import load_dataset
+from reconstruction_defense.evaluate import predict
+from reconstruction_defense.profiles import get_profile
+from reconstruction_defense.study import trained_classifier
+
+# (ours, reference, our iterations, reference iterations): C&W at equal total iterations,
+# ours spread over the profile's binary-search steps, torchattacks' all at one fixed c.
+PAIRS = [("deepfool", "deepfool_ta", 50, 50), ("cw", "cw_ta", 50, 150)]
+
+
+def measure(name, model, x, y, steps, params, repeats):
+    """Median wall time over ``repeats`` runs, plus success rate and median L2 of the last run."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        adv = run_attack(name, model, x, y, steps, params)
+        times.append(time.perf_counter() - start)
+    correct = predict(model, x) == y
+    fooled = correct & (predict(model, adv) != y)
+    l2 = (adv - x).flatten(1).norm(dim=1)[fooled]
+    return {"seconds": statistics.median(times), "images_per_s": len(x) / statistics.median(times),
+            "success_rate": fooled.sum().item() / correct.sum().item(),
+            "median_l2": l2.median().item() if len(l2) else float("nan")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--workdir", type=Path, default=Path("runs"))
+    parser.add_argument("--out", type=Path, default=Path("results/benchmark_attacks.csv"))
+    args = parser.parse_args()
+    profile = get_profile("cpu")
+    params = AttackParams(cw_lr=profile.cw_lr, cw_search_steps=profile.cw_search_steps)
+    rows = []
+    for dataset, arch, n in [("mnist", "lenet", 1000), ("cifar10", "resnet20", 500)]:
+        train = load_dataset(dataset, "train", n=profile.n_train, seed=profile.seed)
+        test = load_dataset(dataset, "test", n=n, seed=profile.seed)
+        model = trained_classifier(arch, train, profile, args.workdir)
+        for ours, ref, our_steps, ref_steps in PAIRS:
+            for impl, name, steps in (("ours", ours, our_steps), ("torchattacks", ref, ref_steps)):
+                result = measure(name, model, test.images, test.labels, steps, params, args.repeats)
+                rows.append({"dataset": test.info.display_name, "model": arch, "attack": ours,
+                             "implementation": impl, "iterations": steps * (params.cw_search_steps
+                                                                            if name == "cw" else 1),
+                             "n": n, **result})
+                print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    speed = table.pivot_table(index=["dataset", "attack"], columns="implementation", values="images_per_s")
+    table = table.merge((speed["ours"] / speed["torchattacks"]).rename("speedup").reset_index(),
+                        on=["dataset", "attack"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
