@@ -4,11 +4,12 @@ import pandas as pd
 import pytest
 import torch
 
+from reconstruction_defense.attacks import run_attack
 from reconstruction_defense.defense import Defended, ReconstructionDefense
 from reconstruction_defense.evaluate import evaluate, predict, wilson_interval
-from reconstruction_defense.models import Restorer
+from reconstruction_defense.models import Restorer, build_classifier
 from reconstruction_defense.quantize import quantize
-from reconstruction_defense.train import fit, restorer_epoch
+from reconstruction_defense.train import classifier_epoch, fit, restorer_epoch
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +68,17 @@ def test_wilson_interval_known_values():
     assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
     assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
     assert wilson_interval(980, 1000) == pytest.approx((0.9693, 0.9870), abs=1e-4)
+
+
+def test_adversarial_training_raises_fgsm_accuracy(mnist_train, mnist_test):
+    data = type(mnist_train)(mnist_train.images[:3000], mnist_train.labels[:3000], mnist_train.info,
+                             mnist_train.indices[:3000])
+    x, y = mnist_test.images[:500], mnist_test.labels[:500]
+    accs = {}
+    for attack in (None, ("fgsm", 0.2)):
+        torch.manual_seed(0)
+        model = build_classifier("lenet", data.info)
+        fit(model, classifier_epoch(data, 64, 0, attack), 2, 3e-3, {})
+        adv = run_attack("fgsm", model, x, y, 0.2)
+        accs[attack is not None] = (predict(model, adv) == y).float().mean().item()
+    assert accs[True] > accs[False] + 0.2
