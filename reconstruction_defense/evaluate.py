@@ -110,3 +110,23 @@ def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str,
 def _apply(defense: nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
     defense.eval()
     return torch.cat([defense(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+def psnr(restored: Tensor, clean: Tensor) -> float:
+    """Peak signal-to-noise ratio in dB for images in [0, 1], over the whole batch."""
+    mse = (restored - clean).pow(2).mean().item()
+    return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def ssim(restored: Tensor, clean: Tensor, window: int = 7) -> float:
+    """Mean structural similarity (Wang et al. 2004) with a uniform ``window`` x ``window`` filter
+    per channel, constants for data range 1, averaged over images, channels and positions."""
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    def mean(t: Tensor) -> Tensor:
+        return torch.nn.functional.avg_pool2d(t, window, 1)
+    mu_x, mu_y = mean(restored), mean(clean)
+    var_x = mean(restored * restored) - mu_x ** 2
+    var_y = mean(clean * clean) - mu_y ** 2
+    cov = mean(restored * clean) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    return ssim_map.mean().item()

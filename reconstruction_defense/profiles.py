@@ -59,9 +59,16 @@ class Profile:
     cw_c: float = 1.0
     cw_lr: float = 0.05
     cw_search_steps: int = 3
+    k_grid: tuple[int, ...] = (2, 3, 4, 6, 8, 16, 32, 256)  # Figure 3's x axis
+    eps_fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # of the dataset's max_eps
+    iteration_grid: tuple[int, ...] = (1, 2, 5, 10, 20, 50)  # DeepFool / C&W, Figures 6-8
     seed: int = 0
     device: str = "cpu"
     transfer_classifiers: tuple[str, ...] = field(default=())
+
+    def eps_grid(self, dataset: str) -> list[float]:
+        """FGSM/BIM budgets of the strength sweeps: fractions of the dataset's largest eps."""
+        return [round(f * recipe_for(dataset).max_eps, 6) for f in self.eps_fractions]
 
     def to_dict(self) -> dict:
         """Plain-dict view, stored in checkpoint sidecars."""
@@ -71,8 +78,9 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", n_train=5000, n_test=200, classifier="lenet", classifier_epochs=2,
-        restorer=RestorerConfig(n_blocks=2, n_feats=16), restorer_epochs=1, restorer_n_train=2000,
+        restorer=RestorerConfig(n_blocks=2, n_feats=16), restorer_epochs=3, restorer_n_train=2000,
         batch_size=64, lr=3e-3, bim_steps=5, deepfool_steps=20, cw_steps=50, cw_search_steps=2,
+        k_grid=(2, 4, 16), eps_fractions=(0.0, 0.5, 1.0), iteration_grid=(1, 10),
         transfer_classifiers=("lenet", "resnet20"),
     ),
     "cpu": Profile(

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import BUILTIN, load_dataset
+from .data import BUILTIN
 from .paper import transfer_tables
 from .profiles import PROFILES, get_profile
-from .study import paper_protocol_table, trained_classifier, trained_defense
+from .study import paper_protocol_table, prepare
 
 
 def side_by_side(ours: pd.DataFrame, dataset: str, paper_network: str = "resnet50") -> pd.DataFrame:
@@ -51,15 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     profile = get_profile(args.profile)
-    train = load_dataset(args.dataset, "train", root=args.data_root, n=profile.n_train, seed=profile.seed)
-    test = load_dataset(args.dataset, "test", root=args.data_root, n=profile.n_test, seed=profile.seed)
-    print(f"[{profile.name}] {train.info.display_name}: {len(train)} train / {len(test)} test images; "
-          f"classifier {profile.classifier}", flush=True)
-    classifier = trained_classifier(profile.classifier, train, profile, args.workdir)
-    restorer_train = load_dataset(args.dataset, "train", root=args.data_root,
-                                  n=profile.restorer_n_train, seed=profile.seed + 1)
-    defense = trained_defense(classifier, restorer_train, profile, args.workdir)
-    table = paper_protocol_table(classifier, defense, test, profile, args.workdir)
+    print(f"[{profile.name}] {args.dataset}: classifier {profile.classifier}", flush=True)
+    setup = prepare(args.dataset, profile, args.data_root, args.workdir)
+    train, test = setup.train, setup.test
+    table = paper_protocol_table(setup.classifier, setup.defense, test, profile, args.workdir)
     args.results.mkdir(parents=True, exist_ok=True)
     csv = args.results / f"table_{train.info.name}_{profile.name}.csv"
     table.to_csv(csv, index=False)

@@ -2,20 +2,25 @@
 under a profile, and score them with the paper's protocol."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .attacks import AttackParams
+from .attacks import ATTACKS, AttackParams
 from .checkpoints import config_key
-from .data import ImageSet
+from .data import ImageSet, load_dataset
 from .defense import ReconstructionDefense
-from .evaluate import evaluate, model_digest, tensor_digest
+from .evaluate import adversarial_examples, evaluate, model_digest, predict, tensor_digest
 from .models import Restorer, build_classifier
 from .models.classifiers import DISPLAY, Classifier
 from .profiles import Profile, recipe_for
+from .quantize import Quantizer, quantize
 from .train import classifier_epoch, fit, restorer_epoch
+
+
+ATTACK_DISPLAY = {name: info.display for name, info in ATTACKS.items()}
 
 
 def attack_params(profile: Profile) -> AttackParams:
@@ -81,3 +86,83 @@ def paper_protocol_table(classifier: Classifier, defense: ReconstructionDefense,
     return evaluate(classifier, test, attacks, {"none": None, defense_name: defense},
                     model_name=DISPLAY[classifier.arch], params=attack_params(profile),
                     cache_dir=Path(workdir) / "adversarial", seed=profile.seed)
+
+
+def pixel_depth_table(classifier: Classifier, test: ImageSet, profile: Profile,
+                      workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Figure 3's data: the undefended classifier on k-level quantized clean and FGSM images,
+    for every k of the profile's grid and every eps of its sweep (no restorer)."""
+    attacks = [("clean", 0)] + [("fgsm", e) for e in profile.eps_grid(test.info.name) if e > 0]
+    return evaluate(classifier, test, attacks, {f"k={k}": Quantizer(k) for k in profile.k_grid},
+                    model_name=DISPLAY[classifier.arch], params=attack_params(profile),
+                    cache_dir=Path(workdir) / "adversarial", seed=profile.seed)
+
+
+def strength_table(classifier: Classifier, defense: ReconstructionDefense, test: ImageSet,
+                   profile: Profile, workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Figures 6-8's data: accuracy vs strength (eps for FGSM/BIM, iterations for DeepFool/C&W),
+    without and with the defense, attacks made on the bare classifier."""
+    eps = profile.eps_grid(test.info.name)
+    attacks = ([("clean", 0)] + [(a, e) for a in ("fgsm", "bim") for e in eps]
+               + [(a, i) for a in ("deepfool", "cw") for i in profile.iteration_grid])
+    return evaluate(classifier, test, attacks, {"none": None, "defense": defense},
+                    model_name=DISPLAY[classifier.arch], params=attack_params(profile),
+                    cache_dir=Path(workdir) / "adversarial", seed=profile.seed)
+
+
+def pipeline_examples(classifier: Classifier, defense: ReconstructionDefense, test: ImageSet,
+                      profile: Profile, workdir: Path = Path("runs"), index: int = 0) -> dict:
+    """Figure 5's data for one test image: per attack (at the table strength), the clean,
+    adversarial, quantized and restored images and the classifier's prediction on each."""
+    eps = recipe_for(test.info.name).table_eps
+    strengths = {"fgsm": eps, "bim": eps, "deepfool": profile.deepfool_steps, "cw": profile.cw_steps}
+    x, y = test.images[index:index + 1], test.labels[index:index + 1]
+    rows: dict[str, list] = {"clean": [], "adversarial": [], "quantized": [], "restored": []}
+    preds: dict[str, list] = {name: [] for name in rows}
+    for attack, strength in strengths.items():
+        adv = adversarial_examples(classifier, x, y, attack, strength, attack_params(profile),
+                                   Path(workdir) / "adversarial", profile.seed)
+        quantized = quantize(adv, defense.quantizer.k)
+        restored = defense(adv).detach()
+        for name, image in zip(rows, (x, adv, quantized, restored)):
+            rows[name].append(image[0])
+            preds[name].append(test.info.classes[int(predict(classifier, image)[0])])
+    return {"rows": rows, "predictions": preds, "label": test.info.classes[int(y[0])],
+            "columns": [ATTACK_DISPLAY[a] for a in strengths]}
+
+
+def output_dirs(profile: Profile, figures: Path = Path("figures"), results: Path = Path("results"),
+                workdir: Path = Path("runs")) -> tuple[Path, Path]:
+    """Where a run writes its figures and tables: the published ``figures/`` and ``results/``
+    for the ``cpu`` and ``paper`` profiles, ``<workdir>/<profile>/...`` for ``smoke`` (so a test
+    run never overwrites published results)."""
+    if profile.name == "smoke":
+        figures, results = Path(workdir) / "smoke" / "figures", Path(workdir) / "smoke" / "results"
+    for d in (figures, results):
+        Path(d).mkdir(parents=True, exist_ok=True)
+    return Path(figures), Path(results)
+
+
+@dataclass
+class Setup:
+    """Everything one dataset's steps need: data, trained classifier and trained defense."""
+
+    train: ImageSet
+    test: ImageSet
+    classifier: Classifier
+    defense: ReconstructionDefense
+
+
+def prepare(dataset: str, profile: Profile, data_root: str | None = None,
+            workdir: Path = Path("runs")) -> Setup:
+    """Load ``dataset`` at the profile's sizes and train (or load) its classifier and defense.
+
+    The restorer is trained on a separate draw of training images (seed + 1), as the paper
+    trains the defense and the classifier each on the training set.
+    """
+    train = load_dataset(dataset, "train", root=data_root, n=profile.n_train, seed=profile.seed)
+    test = load_dataset(dataset, "test", root=data_root, n=profile.n_test, seed=profile.seed)
+    classifier = trained_classifier(profile.classifier, train, profile, workdir)
+    restorer_train = load_dataset(dataset, "train", root=data_root, n=profile.restorer_n_train,
+                                  seed=profile.seed + 1)
+    return Setup(train, test, classifier, trained_defense(classifier, restorer_train, profile, workdir))

@@ -1,19 +1,12 @@
 """Shared fixtures: real MNIST at small scale and a LeNet trained on it once per session."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 
 from reconstruction_defense.data import load_dataset
 from reconstruction_defense.models import build_classifier
 from reconstruction_defense.train import classifier_epoch, fit
-
-REPO = Path(__file__).resolve().parents[1]
-if "RECDEF_DATA" not in os.environ and (REPO.parent / "shared" / "data").is_dir():
-    os.environ["RECDEF_DATA"] = str(REPO.parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")

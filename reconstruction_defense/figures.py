@@ -1,0 +1,85 @@
+"""Plots of the paper's figures from tidy result tables, saved byte-stable (PNG and PDF)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from torch import Tensor
+
+ATTACK_ORDER = ("FGSM", "BIM", "DeepFool", "C&W-L2")
+
+
+def save(fig: plt.Figure, stem: str | Path) -> list[Path]:
+    """Save ``fig`` as ``stem``.png and ``stem``.pdf with no timestamps, so reruns are byte-stable."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    png, pdf = stem.with_suffix(".png"), stem.with_suffix(".pdf")
+    fig.savefig(png, dpi=120, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None, "ModDate": None,
+                                                    "Producer": None, "Creator": None})
+    return [png, pdf]
+
+
+def pixel_depth_curves(table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
+    """Figure 3: accuracy of the undefended classifier after k-level quantization vs k, one curve
+    per attack strength, the clean curve dashed. ``table`` is :func:`evaluate`'s output with
+    defenses named ``k=<k>``."""
+    ax = ax or plt.subplots(figsize=(4.5, 3.2))[1]
+    data = table.assign(k=table.defense.str.removeprefix("k=").astype(int))
+    for (attack, strength), grp in data.groupby(["attack", "strength"], sort=False):
+        grp = grp.sort_values("k")
+        clean = attack == "clean"
+        ax.plot(grp.k, grp.accuracy, "k--" if clean else "o-", ms=3,
+                label="clean" if clean else f"{attack} eps={strength:g}")
+    ax.set(xscale="log", xlabel="k (pixel levels)", ylabel="accuracy", ylim=(0, 1.02), title=title)
+    ax.set_xticks(sorted(data.k.unique()), [str(k) for k in sorted(data.k.unique())])
+    ax.legend(fontsize=7)
+    return ax
+
+
+def strength_panels(table: pd.DataFrame, title: str = "",
+                    paper: dict[str, float] | None = None) -> plt.Figure:
+    """Figures 6-8: accuracy vs attack strength without and with the defense, one panel per
+    attack, 95% Wilson band shaded. ``paper`` maps attack name to the paper's defended accuracy
+    at its table strength, drawn as a marker where given."""
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), sharey=True)
+    for ax, attack in zip(axes, ATTACK_ORDER):
+        grp = table[table.attack == attack]
+        for defense, line in grp.groupby("defense", sort=False):
+            line = line.sort_values("strength")
+            ax.plot(line.strength, line.accuracy, "o-", ms=3, label=f"{defense}")
+            ax.fill_between(line.strength, line.ci_low, line.ci_high, alpha=0.2)
+        if paper and attack in paper:
+            ax.axhline(paper[attack], color="grey", ls=":", lw=1, label="paper, defended (table)")
+        is_eps = attack in ("FGSM", "BIM")
+        ax.set(title=attack, xlabel="eps" if is_eps else "max iterations", ylim=(0, 1.02))
+        if not is_eps:
+            ax.set_xscale("log")
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10, y=1.03)
+    return fig
+
+
+def example_grid(rows: dict[str, Sequence[Tensor]], titles: dict[str, Sequence[str]],
+                 columns: Sequence[str], suptitle: str = "") -> plt.Figure:
+    """Figure 5: a grid of images; ``rows`` maps a row name (clean / adversarial / quantized /
+    restored) to one image (C, H, W) per column, ``titles`` the text above each image."""
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(1.7 * len(columns), 1.8 * len(rows)),
+                             squeeze=False)
+    for r, (row_name, images) in enumerate(rows.items()):
+        for c, image in enumerate(images):
+            ax = axes[r][c]
+            img = image.detach().cpu()
+            ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(titles[row_name][c], fontsize=7)
+            if c == 0:
+                ax.set_ylabel(row_name, fontsize=8)
+            if r == 0:
+                ax.set_title(f"{columns[c]}\n{titles[row_name][c]}", fontsize=7)
+    fig.suptitle(suptitle, fontsize=9)
+    return fig
