@@ -57,3 +57,29 @@ def comparison_table() -> pd.DataFrame:
             for method, *pairs in _COMPARISON for att, pair in zip(ATTACK_COLUMNS, pairs)
             for level in (0, 1)]
     return pd.DataFrame(rows, columns=["method", "attack", "level", "accuracy"])
+
+
+ATTACK_KEYS = {"clean": "clean", "FGSM": "fgsm", "BIM": "bim", "DeepFool": "deepfool", "C&W-L2": "cw"}
+
+
+def _strength_label(attack: str, strength: float) -> str:
+    if attack == "clean":
+        return "-"
+    return f"eps={strength:g}" if attack in ("FGSM", "BIM") else f"{int(strength)} iterations"
+
+
+def beside_paper(ours: pd.DataFrame, dataset: str, network: str) -> pd.DataFrame:
+    """One row per attack: our accuracy [95% CI] without / with the defense (``ours`` holds the
+    rows of one model, defense ``none`` first) beside the paper's Table 1-3 value for ``network``."""
+    paper = transfer_tables()
+    paper = paper[(paper.dataset == dataset) & (paper.network == network)]
+    out = []
+    for (attack, strength), grp in ours.groupby(["attack", "strength"], sort=False):
+        row = {"attack": attack, "strength": _strength_label(attack, strength)}
+        for defended, (_, r) in enumerate(grp.iterrows()):
+            label = "defense" if defended else "no defense"
+            row[f"ours {label}"] = f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]"
+            match = paper[(paper.attack == ATTACK_KEYS.get(attack)) & (paper.defended == bool(defended))]
+            row[f"paper {label}"] = f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-"
+        out.append(row)
+    return pd.DataFrame(out)

@@ -86,7 +86,7 @@ PROFILES: dict[str, Profile] = {
     "cpu": Profile(
         name="cpu", n_train=20000, n_test=1000, classifier="resnet20", classifier_epochs=3,
         restorer=RestorerConfig(n_blocks=4, n_feats=32), restorer_epochs=3, restorer_n_train=10000,
-        cw_steps=50,
+        cw_steps=50, iteration_grid=(1, 3, 10, 50),
         transfer_classifiers=("lenet", "small_inception", "resnet32"),
     ),
     "paper": Profile(
@@ -98,7 +98,9 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(name: str = "auto", **overrides) -> Profile:
-    """Return the named profile; ``auto`` is ``paper`` with CUDA, else ``cpu``. Overrides replace fields."""
+    """Return the named profile; ``auto`` is ``paper`` with CUDA, else ``cpu``. Overrides replace
+    fields; ``None`` overrides are ignored (so notebook parameters can default to the profile's)."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     if name == "auto":
         name = "paper" if torch.cuda.is_available() else "cpu"
     if name not in PROFILES:

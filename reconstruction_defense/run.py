@@ -12,33 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from .data import BUILTIN
-from .paper import transfer_tables
+from .paper import beside_paper
 from .profiles import PROFILES, get_profile
 from .study import paper_protocol_table, prepare
-
-
-def side_by_side(ours: pd.DataFrame, dataset: str, paper_network: str = "resnet50") -> pd.DataFrame:
-    """Our table (accuracy [95% CI] per attack, without / with defense) beside the paper's values."""
-    paper = transfer_tables()
-    paper = paper[(paper.dataset == dataset) & (paper.network == paper_network)]
-    out = []
-    for (attack, strength), grp in ours.groupby(["attack", "strength"], sort=False):
-        row = {"attack": attack, "strength": _strength_label(attack, strength)}
-        for defended, (_, r) in enumerate(grp.iterrows()):
-            label = "defense" if defended else "no defense"
-            row[f"ours {label}"] = f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]"
-            key = {"clean": "clean", "FGSM": "fgsm", "BIM": "bim", "DeepFool": "deepfool",
-                   "C&W-L2": "cw"}.get(attack)
-            match = paper[(paper.attack == key) & (paper.defended == bool(defended))]
-            row[f"paper {label}"] = f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-"
-        out.append(row)
-    return pd.DataFrame(out)
-
-
-def _strength_label(attack: str, strength: float) -> str:
-    if attack == "clean":
-        return "-"
-    return f"eps={strength:g}" if attack in ("FGSM", "BIM") else f"{int(strength)} iterations"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     pd.set_option("display.width", 200)
     print(f"\n{train.info.display_name}, {table.model.iloc[0]}, profile {profile.name}, "
           f"n = {len(test)} test images, accuracy [95% Wilson CI]; paper: ResNet-50, Table 1-3")
-    print(side_by_side(table, train.info.name).to_string(index=False))
+    print(beside_paper(table, train.info.name, "resnet50").to_string(index=False))
     print(f"\nwrote {csv}; wall time {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -166,3 +166,26 @@ def prepare(dataset: str, profile: Profile, data_root: str | None = None,
     restorer_train = load_dataset(dataset, "train", root=data_root, n=profile.restorer_n_train,
                                   seed=profile.seed + 1)
     return Setup(train, test, classifier, trained_defense(classifier, restorer_train, profile, workdir))
+
+
+def transfer_table(setup: Setup, archs: tuple[str, ...], profile: Profile,
+                   workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Tables 1-3's protocol: the defense trained once (with the main classifier) put in front
+    of other classifiers, each trained here, attacked at the paper's table strengths."""
+    tables = [paper_protocol_table(trained_classifier(arch, setup.train, profile, workdir), setup.defense,
+                                   setup.test, profile, workdir).assign(arch=arch) for arch in archs]
+    return pd.concat(tables, ignore_index=True)
+
+
+def explore(setup: Setup, attack: str, strength: float, k: int, n: int = 64,
+            params: AttackParams = AttackParams()) -> dict:
+    """One interactive step: ``n`` test images attacked on the bare classifier, quantized to
+    ``k`` levels, restored; images and the classifier's accuracy at each stage."""
+    x, y = setup.test.images[:n], setup.test.labels[:n]
+    adv = adversarial_examples(setup.classifier, x, y, attack, strength, params)
+    quantized = quantize(adv, k)
+    restored = setup.defense.restorer(quantized).detach()
+    stages = {"clean": x, "adversarial": adv, "quantized": quantized, "restored": restored}
+    preds = {name: predict(setup.classifier, images) for name, images in stages.items()}
+    return {"images": stages, "predictions": preds,
+            "accuracy": {name: (p == y).float().mean().item() for name, p in preds.items()}}

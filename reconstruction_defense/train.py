@@ -78,7 +78,6 @@ def classifier_epoch(data: ImageSet, batch_size: int, seed: int,
             if attack is not None:
                 half = len(idx) // 2
                 x = torch.cat([run_attack(attack[0], model, x[:half], y[:half], attack[1], params), x[half:]])
-                model.train()
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             opt.zero_grad()

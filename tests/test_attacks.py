@@ -98,3 +98,15 @@ def test_bad_images(lenet, batch):
         run_attack("fgsm", lenet, torch.full_like(x, float("nan")), y, 0.1)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         run_attack("fgsm", lenet, x * 2 - 0.5, y, 0.1)
+
+
+def test_deepfool_candidate_classes(lenet, batch):
+    x, y = batch
+    full = run_attack("deepfool", lenet, x, y, 50)
+    assert torch.equal(full, run_attack("deepfool", lenet, x, y, 50, AttackParams(deepfool_candidates=10)))
+    top3 = run_attack("deepfool", lenet, x, y, 50, AttackParams(deepfool_candidates=3))
+    f_full, l2_full = _fooled_and_l2(lenet, x, y, full)
+    f_top3, l2_top3 = _fooled_and_l2(lenet, x, y, top3)
+    assert f_top3.sum() >= 0.95 * f_full.sum()
+    both = f_full & f_top3
+    assert l2_top3[both].median() <= 1.1 * l2_full[both].median()

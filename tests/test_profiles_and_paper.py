@@ -13,6 +13,7 @@ def test_profiles():
     assert set(PROFILES) == {"smoke", "cpu", "paper"}
     assert get_profile("auto").name in ("cpu", "paper")
     assert get_profile("smoke", n_test=7).n_test == 7
+    assert get_profile("smoke", n_test=None).n_test == PROFILES["smoke"].n_test  # None keeps the default
     with pytest.raises(ValueError, match="valid: auto, smoke, cpu, paper"):
         get_profile("gpu")
     with pytest.raises(ValueError, match="unknown profile field"):

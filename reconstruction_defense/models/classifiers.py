@@ -163,3 +163,8 @@ def build_classifier(arch: str, info: DatasetInfo) -> Classifier:
     if arch not in _BUILDERS:
         raise ValueError(f"unknown classifier {arch!r}; valid: {', '.join(CLASSIFIERS)}")
     return Classifier(arch, _BUILDERS[arch](info), info)
+
+
+def paper_network(arch: str) -> str:
+    """The paper's classifier that ``arch`` is (or stands in for)."""
+    return {standin: paper for paper, standin in PAPER_TO_STANDIN.items()}.get(arch, arch)
