@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from torch import Tensor
 
+from .paper import ATTACK_KEYS, comparison_table
+
 ATTACK_ORDER = ("FGSM", "BIM", "DeepFool", "C&W-L2")
 
 
@@ -82,4 +84,31 @@ def example_grid(rows: dict[str, Sequence[Tensor]], titles: dict[str, Sequence[s
             if r == 0:
                 ax.set_title(f"{columns[c]}\n{titles[row_name][c]}", fontsize=7)
     fig.suptitle(suptitle, fontsize=9)
+    return fig
+
+
+def comparison_bars(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Table 4 as bars: one panel per strength level, one group per attack, one bar per method
+    with its 95% Wilson interval; the paper's value for the same cell drawn as a black dot."""
+    paper = comparison_table().set_index(["method", "attack", "level"]).accuracy
+    methods = list(dict.fromkeys(table.method))
+    attacks = ["clean", *ATTACK_ORDER]
+    width = 0.8 / len(methods)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3.4), sharey=True)
+    for level, ax in enumerate(axes):
+        rows = table[table.level == level].set_index(["method", "attack"])
+        for m, method in enumerate(methods):
+            xs = [a + (m - (len(methods) - 1) / 2) * width for a in range(len(attacks))]
+            r = rows.loc[method].reindex(attacks)
+            ax.bar(xs, r.accuracy, width, yerr=[r.accuracy - r.ci_low, r.ci_high - r.accuracy],
+                   capsize=2, label=method)
+            ref = [paper.get((method, ATTACK_KEYS[a], level)) for a in attacks]
+            ax.plot(xs, [float("nan") if v is None else v for v in ref], "k.", ms=5,
+                    label="paper" if m == 0 else None)
+        strengths = rows.reset_index().drop_duplicates("attack").set_index("attack").strength
+        ax.set_xticks(range(len(attacks)), [a if a == "clean" else f"{a}\n{strengths[a]:g}" for a in attacks])
+        ax.set(title=f"strength level {level}", ylim=(0, 1.02))
+    axes[0].set_ylabel("accuracy")
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=10, y=1.02)
     return fig

@@ -83,3 +83,18 @@ def beside_paper(ours: pd.DataFrame, dataset: str, network: str) -> pd.DataFrame
             row[f"paper {label}"] = f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-"
         out.append(row)
     return pd.DataFrame(out)
+
+
+def comparison_beside_paper(ours: pd.DataFrame) -> pd.DataFrame:
+    """Table 4 side by side: one row per (method, attack, level) with our accuracy [95% CI] and
+    the paper's value for the same method, attack and level ('-' where the paper has none)."""
+    paper = comparison_table()
+    out = []
+    for _, r in ours.iterrows():
+        match = paper[(paper.method == r.method) & (paper.attack == ATTACK_KEYS.get(r.attack))
+                      & (paper.level == r.level)]
+        out.append({"method": r.method, "level": r.level, "attack": r.attack,
+                    "strength": _strength_label(r.attack, r.strength),
+                    "ours": f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]",
+                    "paper": f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-"})
+    return pd.DataFrame(out)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from torch import nn
 
 from .attacks import ATTACKS, AttackParams
 from .checkpoints import config_key
@@ -14,7 +15,8 @@ from .data import ImageSet, load_dataset
 from .defense import ReconstructionDefense
 from .evaluate import adversarial_examples, evaluate, model_digest, predict, tensor_digest
 from .models import Restorer, build_classifier
-from .models.classifiers import DISPLAY, Classifier
+from .models.classifiers import DISPLAY, Classifier, paper_network
+from .paper import transfer_tables
 from .profiles import Profile, recipe_for
 from .quantize import Quantizer, quantize
 from .train import classifier_epoch, fit, restorer_epoch
@@ -168,12 +170,62 @@ def prepare(dataset: str, profile: Profile, data_root: str | None = None,
     return Setup(train, test, classifier, trained_defense(classifier, restorer_train, profile, workdir))
 
 
-def transfer_table(setup: Setup, archs: tuple[str, ...], profile: Profile,
-                   workdir: Path = Path("runs")) -> pd.DataFrame:
+def transfer_archs(profile: Profile, dataset: str) -> tuple[str, ...]:
+    """The classifiers of Tables 1-3 for ``dataset``: the main one, then each of the profile's
+    transfer classifiers whose paper counterpart is in the paper's table for that dataset
+    (MNIST: LeNet, GoogLeNet; Fashion-MNIST and CIFAR-10: GoogLeNet, ResNet-101); all of them
+    for a dataset the paper does not have."""
+    in_paper = set(transfer_tables().query("dataset == @dataset").network)
+    return (profile.classifier, *[a for a in profile.transfer_classifiers if a != profile.classifier
+                                  and (not in_paper or paper_network(a) in in_paper)])
+
+
+def transfer_table(setup: Setup, profile: Profile, workdir: Path = Path("runs")) -> pd.DataFrame:
     """Tables 1-3's protocol: the defense trained once (with the main classifier) put in front
-    of other classifiers, each trained here, attacked at the paper's table strengths."""
+    of the other classifiers of :func:`transfer_archs`, each trained here, attacked at the paper's
+    table strengths."""
+    archs = transfer_archs(profile, setup.train.info.name)
     tables = [paper_protocol_table(trained_classifier(arch, setup.train, profile, workdir), setup.defense,
                                    setup.test, profile, workdir).assign(arch=arch) for arch in archs]
+    return pd.concat(tables, ignore_index=True)
+
+
+def comparison_levels(profile: Profile, dataset: str) -> list[list[tuple[str, float]]]:
+    """Table 4's two strengths, which the paper does not state: level 0 = the table eps and a
+    fifth of the profile's DeepFool/C&W iterations, level 1 = the largest eps and all of them."""
+    recipe = recipe_for(dataset)
+    levels = []
+    for eps, share in ((recipe.table_eps, 5), (recipe.max_eps, 1)):
+        levels.append([("clean", 0), ("fgsm", eps), ("bim", eps),
+                       ("deepfool", max(1, profile.deepfool_steps // share)),
+                       ("cw", max(1, profile.cw_steps // share))])
+    return levels
+
+
+def comparison_methods(setup: Setup, profile: Profile, workdir: Path = Path("runs")
+                       ) -> dict[str, tuple[Classifier, nn.Module | None]]:
+    """Table 4's rows available so far, each a (classifier, preprocessing defense or None):
+    no defense, adversarial training with FGSM and with BIM at the dataset's largest eps
+    (Goodfellow et al. 2015; Kurakin et al. 2017), and ours."""
+    eps = recipe_for(setup.train.info.name).max_eps
+    def adversarially_trained(attack: str) -> Classifier:
+        return trained_classifier(profile.classifier, setup.train, profile, workdir, (attack, eps))
+    return {"Normal": (setup.classifier, None),
+            "Adversarial FGSM": (adversarially_trained("fgsm"), None),
+            "Adversarial BIM": (adversarially_trained("bim"), None),
+            "Our Method": (setup.classifier, setup.defense)}
+
+
+def comparison_table(setup: Setup, profile: Profile, workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Table 4's protocol: every method at both strengths; attacks are made on each method's
+    own bare classifier (so adversarially trained models face attacks made on them)."""
+    tables = []
+    for method, (classifier, defense) in comparison_methods(setup, profile, workdir).items():
+        for level, attacks in enumerate(comparison_levels(profile, setup.test.info.name)):
+            table = evaluate(classifier, setup.test, attacks, {method: defense},
+                             model_name=DISPLAY[classifier.arch], params=attack_params(profile),
+                             cache_dir=Path(workdir) / "adversarial", seed=profile.seed)
+            tables.append(table.assign(method=method, level=level))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -1,9 +1,11 @@
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from reconstruction_defense.paper import comparison_table, transfer_tables
+from reconstruction_defense import study
+from reconstruction_defense.paper import comparison_beside_paper, comparison_table, transfer_tables
 from reconstruction_defense.profiles import PROFILES, get_profile, recipe_for
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "000_647946890df9be66.txt"
@@ -51,3 +53,27 @@ def test_published_numbers_match_the_paper_text():
               zip(g[g.level == 0].accuracy, g[g.level == 1].accuracy)]
              for _, g in comparison.groupby("method", sort=False)]
     assert len(rows) == 25 and [p for _, p in rows[18:]] == pairs
+
+
+def test_transfer_classifiers_follow_each_paper_table():
+    cpu = get_profile("cpu")
+    assert study.transfer_archs(cpu, "mnist") == ("resnet20", "lenet", "small_inception")
+    assert study.transfer_archs(cpu, "fashion_mnist") == ("resnet20", "small_inception", "resnet32")
+    assert study.transfer_archs(cpu, "cifar10") == ("resnet20", "small_inception", "resnet32")
+    assert study.transfer_archs(cpu, "my_folder") == ("resnet20", "lenet", "small_inception", "resnet32")
+
+
+def test_table4_strengths_are_the_table_and_the_largest_eps():
+    weak, strong = study.comparison_levels(get_profile("cpu"), "fashion_mnist")
+    assert weak == [("clean", 0), ("fgsm", 0.05), ("bim", 0.05), ("deepfool", 10), ("cw", 10)]
+    assert strong == [("clean", 0), ("fgsm", 0.1), ("bim", 0.1), ("deepfool", 50), ("cw", 50)]
+
+
+def test_table4_side_by_side_matches_method_attack_and_level():
+    ours = pd.DataFrame({"method": ["Our Method", "Our Method", "JPEG"], "attack": ["BIM", "BIM", "BIM"],
+                         "level": [0, 1, 1], "strength": [0.05, 0.1, 0.1], "accuracy": [0.5] * 3,
+                         "ci_low": [0.4] * 3, "ci_high": [0.6] * 3})
+    side = comparison_beside_paper(ours)
+    assert side.paper.tolist() == ["87%", "86%", "-"]
+    assert side.ours.iloc[0] == "50.0% [40.0%, 60.0%]"
+    assert side.strength.tolist() == ["eps=0.05", "eps=0.1", "eps=0.1"]
