@@ -7,3 +7,9 @@ os.environ.setdefault("RECDEF_PROFILE", "smoke")
 _shared = Path(__file__).resolve().parent.parent / "shared" / "data"
 if "RECDEF_DATA" not in os.environ and _shared.is_dir():
     os.environ["RECDEF_DATA"] = str(_shared)
+
+# nbval reads a kernel's IOPub messages only after the cell returns, and IOPub drops messages
+# beyond its high-water mark: a long cell streaming many progress-bar updates can lose its
+# final "idle" message and fail with "Timeout ... waiting for output" (seen in CI on a clean
+# clone, where notebook 04 trains every classifier). Kernels inherit this: bars stay silent.
+os.environ.setdefault("TQDM_DISABLE", "1")

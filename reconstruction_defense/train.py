@@ -56,11 +56,11 @@ def fit(model: nn.Module, epoch_fn: EpochFn, epochs: int, lr: float, config: dic
 def _loop(desc: str, index_batches: list[Tensor], step: Callable[[Tensor], tuple[float, int]]
           ) -> float:
     total, count = 0.0, 0
-    bar = tqdm(index_batches, desc=desc, leave=False)
+    bar = tqdm(index_batches, desc=desc, leave=False, mininterval=1.0)
     for idx in bar:
         loss, n = step(idx)
         total, count = total + loss * n, count + n
-        bar.set_postfix(loss=f"{total / count:.4f}")
+        bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
     return total / count
 
 
