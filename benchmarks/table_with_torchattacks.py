@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reconstruction_defense.data import ImageSet, load_dataset
+from reconstruction_defense.data import load_dataset
 from reconstruction_defense.evaluate import evaluate
 from reconstruction_defense.profiles import get_profile
 from reconstruction_defense.study import attack_params, trained_classifier, trained_defense
@@ -26,7 +26,7 @@ def main() -> None:
     profile = get_profile("cpu")
     train = load_dataset("mnist", "train", n=profile.n_train, seed=profile.seed)
     full = load_dataset("mnist", "test", n=profile.n_test, seed=profile.seed)
-    test = ImageSet(full.images[:args.n], full.labels[:args.n], full.info, full.indices[:args.n])
+    test = full.head(args.n)
     classifier = trained_classifier(profile.classifier, train, profile, args.workdir)
     restorer_train = load_dataset("mnist", "train", n=profile.restorer_n_train, seed=profile.seed + 1)
     defense = trained_defense(classifier, restorer_train, profile, args.workdir)

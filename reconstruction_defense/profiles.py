@@ -65,6 +65,10 @@ class Profile:
     seed: int = 0
     device: str = "cpu"
     transfer_classifiers: tuple[str, ...] = field(default=())
+    comdefend_epochs: int = 3  # Table 4 baseline, trained on restorer_n_train clean images
+    comdefend_lr: float = 1e-3
+    comdefend_code_weight: float = 1e-4  # lambda of Jia et al.'s loss MSE + lambda ||code||^2
+    jpeg_quality: int = 75  # Table 4's JPEG reference point (Das et al. 2017)
 
     def eps_grid(self, dataset: str) -> list[float]:
         """FGSM/BIM budgets of the strength sweeps: fractions of the dataset's largest eps."""

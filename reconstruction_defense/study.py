@@ -2,6 +2,7 @@
 under a profile, and score them with the paper's protocol."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 
 from .attacks import ATTACKS, AttackParams
+from .baselines import ComDefend, FeatureSqueezing, JPEGCompression
 from .checkpoints import config_key
 from .data import ImageSet, load_dataset
 from .defense import ReconstructionDefense
@@ -19,7 +21,7 @@ from .models.classifiers import DISPLAY, Classifier, paper_network
 from .paper import transfer_tables
 from .profiles import Profile, recipe_for
 from .quantize import Quantizer, quantize
-from .train import classifier_epoch, fit, restorer_epoch
+from .train import classifier_epoch, comdefend_epoch, fit, restorer_epoch
 
 
 ATTACK_DISPLAY = {name: info.display for name, info in ATTACKS.items()}
@@ -75,6 +77,20 @@ def trained_defense(classifier: Classifier, train: ImageSet, profile: Profile,
     defense = ReconstructionDefense(restorer, recipe.k).eval()
     defense.history = history
     return defense
+
+
+def trained_comdefend(train: ImageSet, profile: Profile, workdir: Path = Path("runs")) -> ComDefend:
+    """ComDefend (Jia et al. 2019) trained on ``train``'s clean images; cached like the others."""
+    config = {"kind": "comdefend", "dataset": train.info.display_name,
+              "train_images": tensor_digest(train.indices)[:16], "epochs": profile.comdefend_epochs,
+              "code_weight": profile.comdefend_code_weight, "lr": profile.comdefend_lr,
+              "batch_size": profile.batch_size, "seed": profile.seed}
+    torch.manual_seed(profile.seed)
+    model = ComDefend(train.info.channels)
+    epoch_fn = comdefend_epoch(train, profile.comdefend_code_weight, profile.batch_size, profile.seed)
+    model.history = fit(model, epoch_fn, profile.comdefend_epochs, profile.comdefend_lr, config,
+                        _stem(workdir, "comdefend", train.info.name, config))
+    return model.eval()
 
 
 def paper_protocol_table(classifier: Classifier, defense: ReconstructionDefense, test: ImageSet,
@@ -205,14 +221,22 @@ def comparison_levels(profile: Profile, dataset: str) -> list[list[tuple[str, fl
 def comparison_methods(setup: Setup, profile: Profile, workdir: Path = Path("runs")
                        ) -> dict[str, tuple[Classifier, nn.Module | None]]:
     """Table 4's rows available so far, each a (classifier, preprocessing defense or None):
-    no defense, adversarial training with FGSM and with BIM at the dataset's largest eps
-    (Goodfellow et al. 2015; Kurakin et al. 2017), and ours."""
-    eps = recipe_for(setup.train.info.name).max_eps
+    no defense; adversarial training with FGSM and with BIM at the dataset's largest eps
+    (Goodfellow et al. 2015; Kurakin et al. 2017); Feature Squeezing (Xu et al. 2018) with the
+    bit depth of the paper's k for the dataset and a 2x2 median (their MNIST recipe on MNIST);
+    ComDefend (Jia et al. 2019); JPEG (Das et al. 2017, not in the paper's table); ours."""
+    recipe = recipe_for(setup.train.info.name)
     def adversarially_trained(attack: str) -> Classifier:
-        return trained_classifier(profile.classifier, setup.train, profile, workdir, (attack, eps))
+        return trained_classifier(profile.classifier, setup.train, profile, workdir,
+                                  (attack, recipe.max_eps))
+    bits = max(1, round(math.log2(recipe.k)))
+    comdefend = trained_comdefend(setup.train.head(profile.restorer_n_train), profile, workdir)
     return {"Normal": (setup.classifier, None),
             "Adversarial FGSM": (adversarially_trained("fgsm"), None),
             "Adversarial BIM": (adversarially_trained("bim"), None),
+            "Feature Squeezing": (setup.classifier, FeatureSqueezing(bits, 2)),
+            "ComDefend": (setup.classifier, comdefend),
+            f"JPEG q{profile.jpeg_quality}": (setup.classifier, JPEGCompression(profile.jpeg_quality)),
             "Our Method": (setup.classifier, setup.defense)}
 
 

@@ -112,3 +112,19 @@ def restorer_epoch(data: ImageSet, classifier: nn.Module, k: int, eps: float, ad
             return loss.item(), len(idx)
         return {"mse": _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)}
     return epoch_fn
+
+
+def comdefend_epoch(data: ImageSet, code_weight: float, batch_size: int, seed: int) -> EpochFn:
+    """One epoch of ComDefend training on clean images (Jia et al. 2019, eq. 3): MSE between the
+    reconstruction and the input, plus ``code_weight`` x the mean squared linear code."""
+    def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
+        def step(idx: Tensor) -> tuple[float, int]:
+            x = data.images[idx]
+            code = model.encode(x)
+            loss = F.mse_loss(model.rec(model.binarize(code)), x) + code_weight * code.pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss.item(), len(idx)
+        return {"loss": _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)}
+    return epoch_fn

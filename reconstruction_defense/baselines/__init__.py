@@ -1,0 +1,8 @@
+"""The defenses Table 4 of Zhang et al. compares against, behind the same interface as ours:
+each preprocessor is an ``nn.Module`` mapping images in [0, 1] to images in [0, 1], to be put in
+front of an unmodified classifier (adversarial training, a classifier, lives in ``train.py``)."""
+from .comdefend import ComDefend
+from .jpeg import JPEGCompression
+from .squeeze import FeatureSqueezing, SqueezeDetector, median_smooth
+
+__all__ = ["ComDefend", "FeatureSqueezing", "JPEGCompression", "SqueezeDetector", "median_smooth"]

@@ -1,0 +1,113 @@
+"""Table 4's baselines on real images: IBM ART as the oracle for the squeezers and JPEG,
+ComDefend trained briefly on real MNIST, and every bad parameter."""
+import numpy as np
+import pytest
+import torch
+from art.defences.preprocessor import FeatureSqueezing as ArtSqueezing
+from art.defences.preprocessor import JpegCompression, SpatialSmoothing
+
+from reconstruction_defense.attacks import run_attack
+from reconstruction_defense.baselines import (ComDefend, FeatureSqueezing, JPEGCompression,
+                                              SqueezeDetector, median_smooth)
+from reconstruction_defense.data import load_dataset
+from reconstruction_defense.evaluate import predict, psnr
+from reconstruction_defense.train import comdefend_epoch, fit
+
+
+@pytest.fixture(scope="module")
+def cifar_batch():
+    return load_dataset("cifar10", "test", n=32, seed=0).images
+
+
+def _art(preprocessor, x: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(preprocessor(x.numpy())[0])
+
+
+@pytest.mark.parametrize("window", [2, 3])
+def test_median_equals_art_spatial_smoothing(mnist_test, cifar_batch, window):
+    for x in (mnist_test.images[:64], cifar_batch):
+        art = SpatialSmoothing(window_size=window, channels_first=True, clip_values=(0, 1))
+        assert torch.equal(median_smooth(x, window), _art(art, x))
+
+
+def test_bit_depth_equals_art_feature_squeezing(mnist_test, cifar_batch):
+    # ART counts bits: 1 bit = 2 levels
+    for x in (mnist_test.images[:64], cifar_batch):
+        for bits in (1, 3):
+            art = ArtSqueezing(clip_values=(0, 1), bit_depth=bits)
+            torch.testing.assert_close(FeatureSqueezing(bits, 1)(x), _art(art, x).float(), rtol=0, atol=1e-6)
+
+
+def test_jpeg_equals_art_jpeg_compression(mnist_test, cifar_batch):
+    for x in (mnist_test.images[:64], cifar_batch):
+        for quality in (10, 75):
+            art = JpegCompression(clip_values=(0, 1), quality=quality, channels_first=True)
+            assert torch.equal(JPEGCompression(quality)(x), _art(art, x))
+
+
+def test_squeezers_keep_shape_range_and_bit_depth_is_idempotent(mnist_test, cifar_batch):
+    for x in (mnist_test.images[:64], cifar_batch):
+        for module in (FeatureSqueezing(1, 2), FeatureSqueezing(2, 3), JPEGCompression(50)):
+            y = module(x)
+            assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
+        squeeze = FeatureSqueezing(2, 1)
+        assert torch.equal(squeeze(squeeze(x)), squeeze(x))
+    jpeg = JPEGCompression(20)(cifar_batch)
+    assert 0 < (jpeg - cifar_batch).abs().mean() < 0.1  # it changes the image, not beyond recognition
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: JPEGCompression(0), "1 to 100"), (lambda: JPEGCompression(101), "1 to 100"),
+    (lambda: JPEGCompression(75.0), "1 to 100"), (lambda: FeatureSqueezing(1, 0), ">= 1"),
+    (lambda: FeatureSqueezing(0, 2), "1 to 8"), (lambda: FeatureSqueezing(9, 2), "1 to 8"),
+    (lambda: ComDefend(1, noise_std=-1.0), ">= 0"),
+])
+def test_bad_parameters_raise_one_clear_error(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_squeeze_detector_flags_fgsm_more_than_clean(lenet, mnist_test):
+    x, y = mnist_test.images[:500], mnist_test.labels[:500]
+    detector = SqueezeDetector(lenet, [FeatureSqueezing(1, 1), FeatureSqueezing(8, 2)])
+    with pytest.raises(RuntimeError, match="calibrate"):
+        detector(x)
+    detector.calibrate(x, 0.05)
+    clean_rate = detector(x).float().mean().item()
+    adv_rate = detector(run_attack("fgsm", lenet, x, y, 0.3)).float().mean().item()
+    assert clean_rate == pytest.approx(0.05, abs=0.01)
+    assert adv_rate > 3 * clean_rate
+
+
+@pytest.fixture(scope="module")
+def comdefend(mnist_train):
+    torch.manual_seed(0)
+    model = ComDefend(1)
+    fit(model, comdefend_epoch(mnist_train.head(2000), 1e-4, 64, 0), 2, 1e-3, {})
+    return model.eval()
+
+
+def test_comdefend_binary_code_reconstructs_real_images(comdefend, mnist_test):
+    x = mnist_test.images[:200]
+    code = comdefend.binarize(comdefend.encode(x))
+    assert set(code.unique().tolist()) <= {0.0, 1.0} and code.shape[1] == 4
+    restored = comdefend(x).detach()
+    assert restored.shape == x.shape and restored.min() >= 0 and restored.max() <= 1
+    assert torch.equal(restored, comdefend(x).detach())  # no noise at evaluation
+    assert psnr(restored, x) > 16
+
+
+def test_comdefend_keeps_most_clean_predictions(comdefend, lenet, mnist_test):
+    x, y = mnist_test.images, mnist_test.labels
+    with torch.no_grad():
+        restored = comdefend(x)
+    assert (predict(lenet, restored) == y).float().mean() > 0.8
+
+
+def test_comdefend_training_is_deterministic(mnist_train):
+    def train_once():
+        torch.manual_seed(0)
+        model = ComDefend(1, widths=(8,))
+        fit(model, comdefend_epoch(mnist_train.head(256), 1e-4, 64, 0), 1, 1e-3, {})
+        return np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+    assert np.array_equal(train_once(), train_once())
