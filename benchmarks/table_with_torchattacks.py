@@ -5,7 +5,8 @@
 Loads the ``cpu`` profile's cached ResNet-20 and restorer (run the main command first), takes
 the first ``--n`` of its 1,000 test images, and scores the same table rows with our attacks and
 with torchattacks' (``deepfool_ta``, ``cw_ta``: one fixed c = 1 and as many total iterations as
-ours), side by side. torchattacks' DeepFool is slow (one image at a time), hence the subset.
+ours), side by side, written to ``--out``. torchattacks' DeepFool is slow (one image at a time), hence
+the subset.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--workdir", type=Path, default=Path("runs"))
+    parser.add_argument("--out", type=Path, default=Path("results/table_mnist_cpu_torchattacks.csv"))
     args = parser.parse_args()
     profile = get_profile("cpu")
     train = load_dataset("mnist", "train", n=profile.n_train, seed=profile.seed)
@@ -36,7 +38,9 @@ def main() -> None:
                ("cw", profile.cw_steps), ("cw_ta", total_cw)]
     table = evaluate(classifier, test, attacks, {"none": None, "defense": defense}, params=params,
                      cache_dir=args.workdir / "adversarial", seed=profile.seed)
-    print(f"MNIST, ResNet-20 (cpu), first {args.n} of the table's test images")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(f"MNIST, ResNet-20 (cpu), first {args.n} of the table's test images -> {args.out}")
     print(table[["defense", "attack", "strength", "accuracy", "ci_low", "ci_high"]].to_string(index=False))
 
 

@@ -31,13 +31,13 @@ _TRANSFER = [
 ]
 
 # Table 4 (Fashion-MNIST, ResNet-50): method, then clean/FGSM/BIM/DeepFool/CW at the weaker and
-# the stronger of the paper's two (unstated) strengths, in percent.
+# the stronger of the paper's two (unstated) strengths, in percent. (The paper writes "Pixel Defend".)
 _COMPARISON = [
     ("Normal", (93, 93), (38, 24), (0, 0), (6, 6), (0, 0)),
     ("Adversarial FGSM", (93, 93), (85, 85), (51, 0), (63, 7), (67, 21)),
     ("Adversarial BIM", (92, 91), (84, 79), (76, 63), (82, 72), (81, 70)),
     ("Feature Squeezing", (84, 84), (70, 28), (56, 25), (82, 72), (83, 83)),
-    ("Pixel Defend", (89, 89), (87, 82), (85, 83), (83, 83), (88, 88)),
+    ("PixelDefend", (89, 89), (87, 82), (85, 83), (83, 83), (88, 88)),
     ("ComDefend", (93, 93), (89, 89), (70, 60), (88, 88), (88, 89)),
     ("Our Method", (89, 89), (87, 86), (87, 86), (90, 89), (89, 89)),
 ]

@@ -69,6 +69,11 @@ class Profile:
     comdefend_lr: float = 1e-3
     comdefend_code_weight: float = 1e-4  # lambda of Jia et al.'s loss MSE + lambda ||code||^2
     jpeg_quality: int = 75  # Table 4's JPEG reference point (Das et al. 2017)
+    pixelcnn_width: int = 16  # PixelDefend's density model (CPU-sized PixelCNN)
+    pixelcnn_blocks: int = 4
+    pixelcnn_epochs: int = 3  # trained on restorer_n_train clean images
+    pixelcnn_lr: float = 3e-3
+    pixeldefend_eps: float = 32 / 255  # Song et al.'s eps_defend on Fashion-MNIST
 
     def eps_grid(self, dataset: str) -> list[float]:
         """FGSM/BIM budgets of the strength sweeps: fractions of the dataset's largest eps."""
@@ -85,7 +90,8 @@ PROFILES: dict[str, Profile] = {
         restorer=RestorerConfig(n_blocks=2, n_feats=16), restorer_epochs=3, restorer_n_train=2000,
         batch_size=64, lr=3e-3, bim_steps=5, deepfool_steps=20, cw_steps=50, cw_search_steps=2,
         k_grid=(2, 4, 16), eps_fractions=(0.0, 0.5, 1.0), iteration_grid=(1, 10),
-        transfer_classifiers=("lenet", "resnet20"),
+        transfer_classifiers=("lenet", "resnet20"), pixelcnn_width=8, pixelcnn_blocks=2,
+        pixelcnn_epochs=1, pixelcnn_lr=1e-2,
     ),
     "cpu": Profile(
         name="cpu", n_train=20000, n_test=1000, classifier="resnet20", classifier_epochs=3,

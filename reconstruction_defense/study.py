@@ -5,23 +5,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import torch
 from torch import nn
 
 from .attacks import ATTACKS, AttackParams
-from .baselines import ComDefend, FeatureSqueezing, JPEGCompression
+from .baselines import (ComDefend, FeatureSqueezing, JPEGCompression, PixelCNN, PixelDefend,
+                        SqueezeDetector)
 from .checkpoints import config_key
 from .data import ImageSet, load_dataset
 from .defense import ReconstructionDefense
-from .evaluate import adversarial_examples, evaluate, model_digest, predict, tensor_digest
+from .evaluate import (adversarial_examples, evaluate, model_digest, predict, tensor_digest,
+                       wilson_interval)
 from .models import Restorer, build_classifier
 from .models.classifiers import DISPLAY, Classifier, paper_network
 from .paper import transfer_tables
 from .profiles import Profile, recipe_for
 from .quantize import Quantizer, quantize
-from .train import classifier_epoch, comdefend_epoch, fit, restorer_epoch
+from .train import classifier_epoch, comdefend_epoch, fit, pixelcnn_epoch, restorer_epoch
 
 
 ATTACK_DISPLAY = {name: info.display for name, info in ATTACKS.items()}
@@ -90,6 +93,20 @@ def trained_comdefend(train: ImageSet, profile: Profile, workdir: Path = Path("r
     epoch_fn = comdefend_epoch(train, profile.comdefend_code_weight, profile.batch_size, profile.seed)
     model.history = fit(model, epoch_fn, profile.comdefend_epochs, profile.comdefend_lr, config,
                         _stem(workdir, "comdefend", train.info.name, config))
+    return model.eval()
+
+
+def trained_pixelcnn(train: ImageSet, profile: Profile, workdir: Path = Path("runs")) -> PixelCNN:
+    """PixelDefend's density model (Song et al. 2018), trained on ``train``'s clean images."""
+    config = {"kind": "pixelcnn", "dataset": train.info.display_name,
+              "train_images": tensor_digest(train.indices)[:16], "width": profile.pixelcnn_width,
+              "blocks": profile.pixelcnn_blocks, "epochs": profile.pixelcnn_epochs,
+              "lr": profile.pixelcnn_lr, "batch_size": profile.batch_size, "seed": profile.seed}
+    torch.manual_seed(profile.seed)
+    model = PixelCNN(train.info.channels, profile.pixelcnn_width, profile.pixelcnn_blocks)
+    model.history = fit(model, pixelcnn_epoch(train, profile.batch_size, profile.seed),
+                        profile.pixelcnn_epochs, profile.pixelcnn_lr, config,
+                        _stem(workdir, "pixelcnn", train.info.name, config))
     return model.eval()
 
 
@@ -218,26 +235,36 @@ def comparison_levels(profile: Profile, dataset: str) -> list[list[tuple[str, fl
     return levels
 
 
+class Contender(NamedTuple):
+    """One row of Table 4: a classifier and the preprocessing defense in front of it (or None)."""
+
+    classifier: Classifier
+    defense: nn.Module | None
+
+
 def comparison_methods(setup: Setup, profile: Profile, workdir: Path = Path("runs")
-                       ) -> dict[str, tuple[Classifier, nn.Module | None]]:
-    """Table 4's rows available so far, each a (classifier, preprocessing defense or None):
-    no defense; adversarial training with FGSM and with BIM at the dataset's largest eps
-    (Goodfellow et al. 2015; Kurakin et al. 2017); Feature Squeezing (Xu et al. 2018) with the
-    bit depth of the paper's k for the dataset and a 2x2 median (their MNIST recipe on MNIST);
-    ComDefend (Jia et al. 2019); JPEG (Das et al. 2017, not in the paper's table); ours."""
+                       ) -> dict[str, Contender]:
+    """Table 4's rows: no defense; adversarial training with FGSM and with BIM at the dataset's
+    largest eps (Goodfellow et al. 2015; Kurakin et al. 2017); Feature Squeezing (Xu et al. 2018)
+    with the bit depth of the paper's k for the dataset and a 2x2 median (their MNIST recipe);
+    PixelDefend (Song et al. 2018); ComDefend (Jia et al. 2019); JPEG (Das et al. 2017, not in the
+    paper's table); ours."""
     recipe = recipe_for(setup.train.info.name)
     def adversarially_trained(attack: str) -> Classifier:
         return trained_classifier(profile.classifier, setup.train, profile, workdir,
                                   (attack, recipe.max_eps))
     bits = max(1, round(math.log2(recipe.k)))
-    comdefend = trained_comdefend(setup.train.head(profile.restorer_n_train), profile, workdir)
-    return {"Normal": (setup.classifier, None),
-            "Adversarial FGSM": (adversarially_trained("fgsm"), None),
-            "Adversarial BIM": (adversarially_trained("bim"), None),
-            "Feature Squeezing": (setup.classifier, FeatureSqueezing(bits, 2)),
-            "ComDefend": (setup.classifier, comdefend),
-            f"JPEG q{profile.jpeg_quality}": (setup.classifier, JPEGCompression(profile.jpeg_quality)),
-            "Our Method": (setup.classifier, setup.defense)}
+    clean_share = setup.train.head(profile.restorer_n_train)
+    pixeldefend = PixelDefend(trained_pixelcnn(clean_share, profile, workdir), profile.pixeldefend_eps)
+    normal = setup.classifier
+    return {"Normal": Contender(normal, None),
+            "Adversarial FGSM": Contender(adversarially_trained("fgsm"), None),
+            "Adversarial BIM": Contender(adversarially_trained("bim"), None),
+            "Feature Squeezing": Contender(normal, FeatureSqueezing(bits, 2)),
+            "PixelDefend": Contender(normal, pixeldefend),
+            "ComDefend": Contender(normal, trained_comdefend(clean_share, profile, workdir)),
+            f"JPEG q{profile.jpeg_quality}": Contender(normal, JPEGCompression(profile.jpeg_quality)),
+            "Our Method": Contender(normal, setup.defense)}
 
 
 def comparison_table(setup: Setup, profile: Profile, workdir: Path = Path("runs")) -> pd.DataFrame:
@@ -251,6 +278,35 @@ def comparison_table(setup: Setup, profile: Profile, workdir: Path = Path("runs"
                              cache_dir=Path(workdir) / "adversarial", seed=profile.seed)
             tables.append(table.assign(method=method, level=level))
     return pd.concat(tables, ignore_index=True)
+
+
+def squeeze_detection_table(setup: Setup, profile: Profile, workdir: Path = Path("runs"),
+                            false_positive_rate: float = 0.05, n_calibration: int = 1000) -> pd.DataFrame:
+    """Feature Squeezing as a detector (Xu et al. 2018), reported apart from Table 4: the
+    threshold flags ``false_positive_rate`` of ``n_calibration`` clean training images; per
+    attack of Table 4's levels, the share of test images flagged and, with its 95% interval, the
+    share of successful adversarial examples (those the bare classifier gets wrong) flagged. The
+    clean row's share is the false-positive rate on unseen images."""
+    recipe = recipe_for(setup.test.info.name)
+    bits = max(1, round(math.log2(recipe.k)))
+    detector = SqueezeDetector(setup.classifier, [FeatureSqueezing(bits, 1), FeatureSqueezing(8, 2)])
+    detector.calibrate(setup.train.images[:n_calibration], false_positive_rate)
+    rows = []
+    for level, attacks in enumerate(comparison_levels(profile, setup.test.info.name)):
+        for attack, strength in attacks:
+            adv = adversarial_examples(setup.classifier, setup.test.images, setup.test.labels, attack,
+                                       strength, attack_params(profile), Path(workdir) / "adversarial",
+                                       profile.seed)
+            flagged = detector(adv)
+            fooled = predict(setup.classifier, adv) != setup.test.labels
+            caught, n_fooled = int(flagged[fooled].sum()), int(fooled.sum())
+            lo, hi = wilson_interval(caught, n_fooled) if n_fooled else (float("nan"), float("nan"))
+            rows.append({"level": level, "attack": ATTACK_DISPLAY.get(attack, "clean"),
+                         "strength": strength, "flagged": flagged.float().mean().item(),
+                         "n": len(adv), "fooled": n_fooled,
+                         "detected_of_fooled": caught / n_fooled if n_fooled else float("nan"),
+                         "ci_low": lo, "ci_high": hi, "threshold": detector.threshold})
+    return pd.DataFrame(rows)
 
 
 def explore(setup: Setup, attack: str, strength: float, k: int, n: int = 64,

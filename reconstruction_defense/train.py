@@ -2,6 +2,7 @@
 adversarial training. Seeded, deterministic on CPU, resumable from the last completed epoch."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -127,4 +128,20 @@ def comdefend_epoch(data: ImageSet, code_weight: float, batch_size: int, seed: i
             opt.step()
             return loss.item(), len(idx)
         return {"loss": _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)}
+    return epoch_fn
+
+
+def pixelcnn_epoch(data: ImageSet, batch_size: int, seed: int) -> EpochFn:
+    """One epoch of maximum-likelihood PixelCNN training on clean images (van den Oord et al.
+    2016; PixelDefend's density model): cross-entropy of each pixel's 256-way softmax. The
+    logged ``bits_per_dim`` is that loss in bits."""
+    def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
+        def step(idx: Tensor) -> tuple[float, int]:
+            loss = model.nll(data.images[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss.item(), len(idx)
+        nats = _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)
+        return {"loss": nats, "bits_per_dim": nats / math.log(2)}
     return epoch_fn

@@ -1,5 +1,8 @@
 """Table 4's baselines on real images: IBM ART as the oracle for the squeezers and JPEG,
-ComDefend trained briefly on real MNIST, and every bad parameter."""
+ComDefend trained briefly on real MNIST, PixelDefend's PixelCNN on real Fashion-MNIST, and
+every bad parameter."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -7,11 +10,11 @@ from art.defences.preprocessor import FeatureSqueezing as ArtSqueezing
 from art.defences.preprocessor import JpegCompression, SpatialSmoothing
 
 from reconstruction_defense.attacks import run_attack
-from reconstruction_defense.baselines import (ComDefend, FeatureSqueezing, JPEGCompression,
-                                              SqueezeDetector, median_smooth)
+from reconstruction_defense.baselines import (ComDefend, FeatureSqueezing, JPEGCompression, PixelCNN,
+                                              PixelDefend, SqueezeDetector, median_smooth)
 from reconstruction_defense.data import load_dataset
 from reconstruction_defense.evaluate import predict, psnr
-from reconstruction_defense.train import comdefend_epoch, fit
+from reconstruction_defense.train import comdefend_epoch, fit, pixelcnn_epoch
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +64,8 @@ def test_squeezers_keep_shape_range_and_bit_depth_is_idempotent(mnist_test, cifa
     (lambda: JPEGCompression(75.0), "1 to 100"), (lambda: FeatureSqueezing(1, 0), ">= 1"),
     (lambda: FeatureSqueezing(0, 2), "1 to 8"), (lambda: FeatureSqueezing(9, 2), "1 to 8"),
     (lambda: ComDefend(1, noise_std=-1.0), ">= 0"),
+    (lambda: PixelDefend(PixelCNN(1), eps_defend=-0.1), r"\[0, 1\]"),
+    (lambda: PixelDefend(PixelCNN(1), eps_defend=32), r"\[0, 1\]"),
 ])
 def test_bad_parameters_raise_one_clear_error(make, message):
     with pytest.raises(ValueError, match=message):
@@ -111,3 +116,65 @@ def test_comdefend_training_is_deterministic(mnist_train):
         fit(model, comdefend_epoch(mnist_train.head(256), 1e-4, 64, 0), 1, 1e-3, {})
         return np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
     assert np.array_equal(train_once(), train_once())
+
+
+def test_pixelcnn_is_autoregressive_in_raster_order():
+    torch.manual_seed(0)
+    model = PixelCNN(3, width=8, n_blocks=2).eval()
+    x = torch.rand(2, 3, 12, 12)
+    changed = x.clone()
+    changed[:, :, 5, 7] = 1 - changed[:, :, 5, 7]
+    with torch.no_grad():
+        diff = (model.logits(x) - model.logits(changed)).abs().amax(dim=(0, 1, 2)).flatten()
+    moved = (diff > 0).nonzero().flatten()
+    assert moved.min() == 5 * 12 + 8  # the first pixel after (5, 7) is the first to see it
+    assert len(moved) > 10
+
+
+def test_pixelcnn_reach_is_exactly_the_rows_a_pixel_sees():
+    torch.manual_seed(0)
+    model = PixelCNN(1, width=8, n_blocks=3).eval()
+    x = torch.rand(2, 1, 20, 20)
+    with torch.no_grad():
+        whole = model.features(x)[:, :, 15]
+        strip = model.features(x[:, :, 15 - model.reach:16])[:, :, -1]
+        short = model.features(x[:, :, 16 - model.reach:16])[:, :, -1]
+    assert torch.equal(whole, strip)
+    assert not torch.allclose(whole, short)  # one row fewer is not enough
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    return (load_dataset("fashion_mnist", "train", n=2000, seed=0),
+            load_dataset("fashion_mnist", "test", n=20, seed=0).images)
+
+
+@pytest.fixture(scope="module")
+def pixelcnn(fashion):
+    torch.manual_seed(0)
+    model = PixelCNN(1, width=8, n_blocks=2)
+    fit(model, pixelcnn_epoch(fashion[0], 32, 0), 1, 1e-2, {})
+    return model.eval()
+
+
+def test_pixelcnn_learns_and_prefers_clean_images_to_noisy_ones(pixelcnn, fashion):
+    x = fashion[1]
+    noisy = (x + 16 / 255 * torch.randn_like(x).sign()).clamp(0, 1)
+    with torch.no_grad():
+        clean_nll, noisy_nll = pixelcnn.nll(x).item(), pixelcnn.nll(noisy).item()
+    assert clean_nll / math.log(2) < 5  # bits per sub-pixel on unseen images; uniform: 8
+    assert clean_nll < noisy_nll - 0.5  # Song et al.'s premise: perturbed images are less likely
+
+
+def test_pixeldefend_stays_in_its_ball_and_raises_likelihood(pixelcnn, fashion):
+    x = fashion[1]
+    noisy = (x + 16 / 255 * torch.randn_like(x).sign()).clamp(0, 1)
+    purifier = PixelDefend(pixelcnn, 16 / 255)
+    purified = purifier(noisy)
+    assert purified.shape == noisy.shape and purified.min() >= 0 and purified.max() <= 1
+    assert (purified - noisy).abs().max() <= 16 / 255 + 1e-6
+    assert torch.equal(purified, purifier(noisy))  # greedy decoding is deterministic
+    with torch.no_grad():
+        assert pixelcnn.nll(purified) < pixelcnn.nll(noisy) - 0.5
+    unchanged = PixelDefend(pixelcnn, 0.0)(x)
+    assert torch.allclose(unchanged, x, atol=0.5 / 255)  # eps_defend = 0: the 8-bit image itself

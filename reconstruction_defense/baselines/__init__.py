@@ -3,6 +3,8 @@ each preprocessor is an ``nn.Module`` mapping images in [0, 1] to images in [0, 
 front of an unmodified classifier (adversarial training, a classifier, lives in ``train.py``)."""
 from .comdefend import ComDefend
 from .jpeg import JPEGCompression
+from .pixeldefend import PixelCNN, PixelDefend
 from .squeeze import FeatureSqueezing, SqueezeDetector, median_smooth
 
-__all__ = ["ComDefend", "FeatureSqueezing", "JPEGCompression", "SqueezeDetector", "median_smooth"]
+__all__ = ["ComDefend", "FeatureSqueezing", "JPEGCompression", "PixelCNN", "PixelDefend", "SqueezeDetector",
+           "median_smooth"]
