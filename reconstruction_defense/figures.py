@@ -35,7 +35,8 @@ def pixel_depth_curves(table: pd.DataFrame, ax: plt.Axes | None = None, title: s
         clean = attack == "clean"
         ax.plot(grp.k, grp.accuracy, "k--" if clean else "o-", ms=3,
                 label="clean" if clean else f"{attack} eps={strength:g}")
-    ax.set(xscale="log", xlabel="k (pixel levels)", ylabel="accuracy", ylim=(0, 1.02), title=title)
+    ax.set(xscale="log", xlabel="k (pixel levels)", ylabel="accuracy", ylim=(0, 1.02))
+    ax.set_title(title, fontsize=8)
     ax.set_xticks(sorted(data.k.unique()), [str(k) for k in sorted(data.k.unique())])
     ax.legend(fontsize=7)
     return ax

@@ -4,8 +4,9 @@
 
 ``cpu``/``paper`` runs write the executed notebooks back into ``notebooks/`` (so the committed
 notebooks carry real outputs) and fill ``figures/`` and ``results/``; ``smoke`` runs write
-everything under ``runs/smoke/``. Stops at the first failing notebook and names the executed
-copy that holds the error. Trained weights and attacks are cached, so a rerun only re-scores.
+everything under ``runs/smoke/``. Each notebook's wall time goes to ``results/rerun_times.csv``.
+Stops at the first failing notebook and names the executed copy that holds the error. Trained
+weights and attacks are cached, so a rerun only re-scores.
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import papermill
 
+from .checkpoints import atomic_write
 from .profiles import PROFILES, get_profile
 
 
@@ -26,6 +29,15 @@ def notebooks_in(folder: Path) -> list[Path]:
         raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder.resolve()}; "
                                 "run from the repository root or pass --notebooks")
     return found
+
+
+def record_time(file: Path, notebook: str, profile: str, seconds: float) -> None:
+    """Set ``notebook``'s wall time in the CSV of rerun times (other notebooks' rows kept)."""
+    rows = pd.read_csv(file) if file.exists() else pd.DataFrame(columns=["notebook", "profile", "seconds"])
+    rows = rows[rows.notebook != notebook]
+    new = pd.DataFrame([{"notebook": notebook, "profile": profile, "seconds": round(seconds, 1)}])
+    rows = pd.concat([rows, new] if len(rows) else [new]).sort_values("notebook")
+    atomic_write(file, rows.to_csv(index=False).encode())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.notebooks.resolve()
     out_dir = folder if profile.name != "smoke" else folder.parent / "runs" / "smoke" / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
+    times = folder.parent / ("results" if profile.name != "smoke" else "runs/smoke/results") / "rerun_times.csv"
     params = {"profile_name": profile.name, "data_root": args.data_root}
     start = time.perf_counter()
     for nb in notebooks_in(folder):
@@ -54,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"FAILED in {nb.name}: {err.ename}: {err.evalue}\nthe executed copy with the error: "
                   f"{target}", file=sys.stderr)
             return 1
-        print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
+        seconds = time.perf_counter() - t0
+        record_time(times, nb.name, profile.name, seconds)
+        print(f"  done in {seconds:.0f} s (recorded in {times})", flush=True)
     print(f"all notebooks done in {time.perf_counter() - start:.0f} s")
     return 0
 

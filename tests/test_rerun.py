@@ -1,8 +1,11 @@
-"""The papermill runner: order, parameters injected, first failure stops the run and is named."""
+"""The papermill runner: order, parameters injected, first failure stops the run and is named;
+wall times recorded; the README report rendered from the CSVs."""
 import nbformat
+import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from reconstruction_defense.report import END, START, render, replace_between_markers
 from reconstruction_defense.rerun import main, notebooks_in
 
 
@@ -26,8 +29,24 @@ def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
     executed = tmp_path / "runs" / "smoke" / "notebooks" / "02_broken.ipynb"
     assert "FAILED in 02_broken.ipynb: RuntimeError: boom" in err and str(executed) in err
     assert executed.exists() and (folder / "02_broken.ipynb").read_text().count("boom") == 1
+    times = pd.read_csv(tmp_path / "runs" / "smoke" / "results" / "rerun_times.csv")
+    assert times.notebook.tolist() == ["01_ok.ipynb"] and times.seconds.iloc[0] > 0  # failed: not timed
 
 
 def test_empty_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
         notebooks_in(tmp_path)
+
+
+def test_report_renders_every_section_from_a_smoke_run_and_keeps_the_rest_of_the_readme(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    pd.DataFrame({"notebook": ["01_a.ipynb"], "profile": ["smoke"], "seconds": [90.0]}).to_csv(
+        results / "rerun_times.csv", index=False)
+    with pytest.raises(FileNotFoundError, match="restorer_quality.csv is missing: run"):
+        render(results)
+    readme = f"# title\n{START}\nold numbers\n{END}\n## Layout\n"
+    with pytest.raises(ValueError, match="markers"):
+        replace_between_markers("# no markers", "x")
+    new = replace_between_markers(readme, "| new |")
+    assert new.startswith("# title\n") and new.endswith("## Layout\n") and "old numbers" not in new

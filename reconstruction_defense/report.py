@@ -1,0 +1,118 @@
+"""Render the README's result section from the CSVs a rerun wrote, so no number is typed by hand.
+
+    python -m reconstruction_defense.report --results results --readme README.md
+
+Replaces the text between ``<!-- results:start -->`` and ``<!-- results:end -->`` in the README
+(or prints it without ``--readme``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub markdown table (no index)."""
+    cells = [list(map(str, table.columns))] + table.astype(str).values.tolist()
+    lines = ["| " + " | ".join(row) + " |" for row in cells]
+    lines.insert(1, "|" + " --- |" * len(table.columns))
+    return "\n".join(lines)
+
+
+def _read(results: Path, name: str) -> pd.DataFrame:
+    file = results / name
+    if not file.exists():
+        raise FileNotFoundError(f"{file} is missing: run `python -m reconstruction_defense.rerun "
+                                f"--profile cpu` first (it writes every CSV under {results}/)")
+    return pd.read_csv(file)
+
+
+def timing_section(results: Path) -> str:
+    """Wall time of each notebook of the last rerun, from ``rerun_times.csv``."""
+    times = _read(results, "rerun_times.csv")
+    total = times.seconds.sum()
+    times = times.assign(minutes=(times.seconds / 60).round(1))[["notebook", "profile", "minutes"]]
+    return f"{markdown(times)}\n\nTotal: **{total / 60:.0f} min** of notebook execution."
+
+
+def transfer_section(results: Path) -> str:
+    """Tables 1-3: ours beside the paper's, one markdown table per dataset."""
+    side = _read(results, "tables123_side_by_side.csv")
+    parts = []
+    for dataset, grp in side.groupby("dataset", sort=False):
+        parts.append(f"**{dataset}**\n\n" + markdown(grp.drop(columns="dataset")[
+            ["model", "attack", "strength", "ours no defense", "paper no defense", "ours defense",
+             "paper defense"]]))
+    return "\n\n".join(parts)
+
+
+def comparison_section(results: Path) -> str:
+    """Table 4 at each strength level: one row per method, 'ours [95% CI] / paper' per attack."""
+    side = _read(results, "table4_side_by_side.csv")
+    side = side.assign(cell=side.ours + " / " + side.paper)
+    parts = []
+    for level, grp in side.groupby("level"):
+        wide = grp.pivot(index="method", columns="attack", values="cell").reindex(
+            index=grp.method.unique(), columns=grp.attack.unique())
+        strengths = ", ".join(f"{a} {s}" for a, s in grp[["attack", "strength"]].drop_duplicates()
+                              .itertuples(index=False) if s != "-")
+        parts.append(f"Level {level} ({strengths}):\n\n" + markdown(wide.reset_index()))
+    return "\n\n".join(parts)
+
+
+def detection_section(results: Path) -> str:
+    """Feature Squeezing's detector: share flagged, and of fooling examples the share caught."""
+    det = _read(results, "table4_squeeze_detection.csv")
+    det = det.assign(flagged=det.flagged.map("{:.1%}".format),
+                     caught=[f"{d:.1%} [{lo:.1%}, {hi:.1%}] of {f}" if f else "-" for d, lo, hi, f
+                             in det[["detected_of_fooled", "ci_low", "ci_high", "fooled"]].itertuples(index=False)])
+    return markdown(det[["level", "attack", "strength", "n", "flagged", "caught"]])
+
+
+def quality_section(results: Path) -> str:
+    """PSNR/SSIM of quantized and restored clean test images (notebook 02)."""
+    return markdown(_read(results, "restorer_quality.csv").round(3))
+
+
+SECTIONS = {
+    "Restored image quality (clean test images, notebook 02)": quality_section,
+    "Tables 1-3: the defense in front of other classifiers (notebook 04)": transfer_section,
+    "Table 4: comparison with other defenses, Fashion-MNIST (notebook 05), ours / paper": comparison_section,
+    "Feature Squeezing as a detector (notebook 05)": detection_section,
+    "Wall time of the rerun": timing_section,
+}
+
+
+def render(results: Path) -> str:
+    """Every section, each under a level-3 heading."""
+    return "\n\n".join(f"### {title}\n\n{fn(results)}" for title, fn in SECTIONS.items())
+
+
+def replace_between_markers(text: str, body: str) -> str:
+    """``text`` with everything between the START and END markers replaced by ``body``."""
+    if START not in text or END not in text:
+        raise ValueError(f"the README needs the two markers {START} and {END} around the results")
+    head, rest = text.split(START, 1)
+    return f"{head}{START}\n{body}\n{END}{rest.split(END, 1)[1]}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", default="results", type=Path)
+    parser.add_argument("--readme", default=None, type=Path)
+    args = parser.parse_args(argv)
+    body = render(args.results)
+    if args.readme is None:
+        print(body)
+    else:
+        args.readme.write_text(replace_between_markers(args.readme.read_text(), body))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
