@@ -1,4 +1,5 @@
-"""Attack registry: FGSM, BIM (strength = eps, L-inf), DeepFool, C&W-L2 (strength = iterations).
+"""Attack registry: FGSM, BIM (strength = eps, L-inf), DeepFool, C&W-L2 (strength = iterations);
+for the adaptive evaluation also PGD, APGD-CE/DLR and Square (strength = eps, L-inf).
 
 ``deepfool`` and ``cw`` are our batched implementations; ``deepfool_ta`` and ``cw_ta`` are
 torchattacks 3.5.1's, kept as test oracles and benchmark references. Every attack takes images in
@@ -28,6 +29,10 @@ class AttackParams:
     cw_kappa: float = 0.0
     cw_lr: float = 0.05
     cw_search_steps: int = 3
+    pgd_steps: int = 40  # adaptive evaluation (notebook 06): PGD-Linf, step 2.5 eps / steps
+    pgd_restarts: int = 1
+    apgd_steps: int = 100
+    square_queries: int = 1000
     batch_size: int = 500
 
 
@@ -55,6 +60,40 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) ->
 def bim(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) -> Tensor:
     """BIM, eq. (2) (Kurakin et al. 2016): ``bim_steps`` steps of size eps/4, clipped to the eps-ball."""
     return torchattacks.BIM(model, eps=eps, alpha=eps / 4, steps=p.bim_steps)(x, y)
+
+
+def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) -> Tensor:
+    """PGD-Linf (Madry et al. 2018): ``pgd_steps`` steps of 2.5 eps / steps from a random start in
+    the eps-ball, ``pgd_restarts`` times; per image the first restart that fools ``model`` is kept."""
+    attack = torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / p.pgd_steps, steps=p.pgd_steps)
+    best = attack(x, y)
+    for _ in range(p.pgd_restarts - 1):
+        still_right = _predicts(model, best) == y
+        if not still_right.any():
+            break
+        best[still_right] = attack(x[still_right], y[still_right])
+    return best
+
+
+def apgd_ce(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) -> Tensor:
+    """APGD with cross-entropy (Croce & Hein 2020), Linf, ``apgd_steps`` steps, through torchattacks."""
+    return torchattacks.APGD(model, norm="Linf", eps=eps, steps=p.apgd_steps, loss="ce")(x, y)
+
+
+def apgd_dlr(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) -> Tensor:
+    """APGD with the difference-of-logits-ratio loss (Croce & Hein 2020), scale-invariant."""
+    return torchattacks.APGD(model, norm="Linf", eps=eps, steps=p.apgd_steps, loss="dlr")(x, y)
+
+
+def square(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) -> Tensor:
+    """Square attack (Andriushchenko et al. 2020): gradient-free, Linf, ``square_queries`` queries;
+    the check against gradient masking."""
+    return torchattacks.Square(model, norm="Linf", eps=eps, n_queries=p.square_queries)(x, y)
+
+
+@torch.no_grad()
+def _predicts(model: nn.Module, x: Tensor) -> Tensor:
+    return model(x).argmax(1)
 
 
 def deepfool_torchattacks(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> Tensor:
@@ -169,6 +208,10 @@ ATTACKS: dict[str, AttackInfo] = {
     "bim": AttackInfo(bim, "eps", "BIM"),
     "deepfool": AttackInfo(deepfool, "iterations", "DeepFool"),
     "cw": AttackInfo(cw, "iterations", "C&W-L2"),
+    "pgd": AttackInfo(pgd, "eps", "PGD"),
+    "apgd_ce": AttackInfo(apgd_ce, "eps", "APGD-CE"),
+    "apgd_dlr": AttackInfo(apgd_dlr, "eps", "APGD-DLR"),
+    "square": AttackInfo(square, "eps", "Square"),
     "deepfool_ta": AttackInfo(deepfool_torchattacks, "iterations", "DeepFool (torchattacks)"),
     "cw_ta": AttackInfo(cw_torchattacks, "iterations", "C&W-L2 (torchattacks)"),
 }

@@ -113,3 +113,25 @@ def comparison_bars(table: pd.DataFrame, title: str = "") -> plt.Figure:
     axes[1].legend(fontsize=7, loc="lower right")
     fig.suptitle(title, fontsize=10, y=1.02)
     return fig
+
+
+def adaptive_curves(table: pd.DataFrame, ax: plt.Axes, paper_eps: float, title: str = "") -> plt.Axes:
+    """Notebook 06: accuracy vs eps on one axes for the undefended classifier (worst case over
+    attacks), the defense under the paper's protocol (BIM on the bare classifier) and under
+    adaptive attacks (each thin, the per-image worst case thick), 95% intervals shaded; the
+    paper's eps marked."""
+    def curve(threat: str, attack: str, style: str, label: str, **kw) -> None:
+        r = table[(table.threat == threat) & (table.attack.isin([attack, "clean"]))].sort_values("eps")
+        ax.plot(r.eps, r.accuracy, style, label=label, ms=3, **kw)
+        if kw.get("lw", 1.5) > 1:
+            ax.fill_between(r.eps, r.ci_low, r.ci_high, alpha=0.15, color=ax.lines[-1].get_color())
+    curve("undefended", "worst case", "k--", "no defense (worst case)")
+    curve("paper", "BIM", "o-", "defense, paper's protocol (BIM)")
+    for attack in table[(table.threat == "adaptive") & ~table.attack.isin(["clean", "worst case"])].attack.unique():
+        curve("adaptive", attack, "-", None, lw=0.7, alpha=0.5)
+    curve("adaptive", "worst case", "s-", "defense, adaptive (worst case)", lw=2)
+    ax.axvline(paper_eps, color="grey", ls=":", lw=1)
+    ax.set(xlabel="eps (L-inf)", ylabel="accuracy", ylim=(0, 1.02))
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=6)
+    return ax

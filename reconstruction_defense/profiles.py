@@ -19,14 +19,15 @@ class DatasetRecipe:
     k: int
     max_eps: float  # largest FGSM eps; the restorer is trained on FGSM at this budget
     table_eps: float  # the eps of Tables 1-3
+    field_eps: float  # the Linf budget the robustness literature reports (adaptive evaluation)
 
 
 RECIPES: dict[str, DatasetRecipe] = {
-    "mnist": DatasetRecipe(k=2, max_eps=0.3, table_eps=0.15),
-    "fashion_mnist": DatasetRecipe(k=4, max_eps=0.1, table_eps=0.05),
-    "cifar10": DatasetRecipe(k=8, max_eps=0.01, table_eps=0.005),
+    "mnist": DatasetRecipe(k=2, max_eps=0.3, table_eps=0.15, field_eps=0.3),
+    "fashion_mnist": DatasetRecipe(k=4, max_eps=0.1, table_eps=0.05, field_eps=0.2),
+    "cifar10": DatasetRecipe(k=8, max_eps=0.01, table_eps=0.005, field_eps=8 / 255),
 }
-DEFAULT_RECIPE = DatasetRecipe(k=8, max_eps=0.03, table_eps=0.015)  # image folders of one's own
+DEFAULT_RECIPE = DatasetRecipe(k=8, max_eps=0.03, table_eps=0.015, field_eps=8 / 255)  # own image folders
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,21 @@ class Profile:
     pixelcnn_epochs: int = 3  # trained on restorer_n_train clean images
     pixelcnn_lr: float = 3e-3
     pixeldefend_eps: float = 32 / 255  # Song et al.'s eps_defend on Fashion-MNIST
+    adaptive_n_test: int = 1000  # notebook 06
+    adaptive_eps_fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)  # of the dataset's field_eps
+    pgd_steps: int = 40
+    pgd_restarts: int = 1
+    apgd_steps: int = 100
+    square_queries: int = 1000
 
     def eps_grid(self, dataset: str) -> list[float]:
         """FGSM/BIM budgets of the strength sweeps: fractions of the dataset's largest eps."""
         return [round(f * recipe_for(dataset).max_eps, 6) for f in self.eps_fractions]
+
+    def adaptive_eps_grid(self, dataset: str) -> list[float]:
+        """Notebook 06's budgets: the paper's table eps and fractions of the field's standard eps."""
+        recipe = recipe_for(dataset)
+        return sorted({recipe.table_eps, *(round(f * recipe.field_eps, 6) for f in self.adaptive_eps_fractions)})
 
     def to_dict(self) -> dict:
         """Plain-dict view, stored in checkpoint sidecars."""
@@ -91,7 +103,8 @@ PROFILES: dict[str, Profile] = {
         batch_size=64, lr=3e-3, bim_steps=5, deepfool_steps=20, cw_steps=50, cw_search_steps=2,
         k_grid=(2, 4, 16), eps_fractions=(0.0, 0.5, 1.0), iteration_grid=(1, 10),
         transfer_classifiers=("lenet", "resnet20"), pixelcnn_width=8, pixelcnn_blocks=2,
-        pixelcnn_epochs=1, pixelcnn_lr=1e-2,
+        pixelcnn_epochs=1, pixelcnn_lr=1e-2, adaptive_n_test=50, adaptive_eps_fractions=(1.0,),
+        pgd_steps=10, apgd_steps=10, square_queries=100,
     ),
     "cpu": Profile(
         name="cpu", n_train=20000, n_test=1000, classifier="resnet20", classifier_epochs=3,

@@ -33,7 +33,9 @@ ATTACK_DISPLAY = {name: info.display for name, info in ATTACKS.items()}
 def attack_params(profile: Profile) -> AttackParams:
     """The attack knobs of a profile."""
     return AttackParams(bim_steps=profile.bim_steps, cw_c=profile.cw_c, cw_lr=profile.cw_lr,
-                        cw_search_steps=profile.cw_search_steps)
+                        cw_search_steps=profile.cw_search_steps, pgd_steps=profile.pgd_steps,
+                        pgd_restarts=profile.pgd_restarts, apgd_steps=profile.apgd_steps,
+                        square_queries=profile.square_queries)
 
 
 def _stem(workdir: Path, kind: str, dataset: str, config: dict) -> Path:

@@ -54,6 +54,14 @@ def fit(model: nn.Module, epoch_fn: EpochFn, epochs: int, lr: float, config: dic
     return history
 
 
+def descend(opt: torch.optim.Optimizer, loss: Tensor) -> float:
+    """One optimizer step on ``loss``; returns its value."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def _loop(desc: str, index_batches: list[Tensor], step: Callable[[Tensor], tuple[float, int]]
           ) -> float:
     total, count = 0.0, 0
@@ -81,9 +89,7 @@ def classifier_epoch(data: ImageSet, batch_size: int, seed: int,
                 x = torch.cat([run_attack(attack[0], model, x[:half], y[:half], attack[1], params), x[half:]])
             logits = model(x)
             loss = F.cross_entropy(logits, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            descend(opt, loss)
             correct += int((logits.argmax(1) == y).sum())
             return loss.item(), len(idx)
         loss = _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)
@@ -107,10 +113,7 @@ def restorer_epoch(data: ImageSet, classifier: nn.Module, k: int, eps: float, ad
             if n_adv:
                 x[:n_adv] = run_attack("fgsm", classifier, clean[:n_adv], y[:n_adv], eps)
             loss = F.mse_loss(model(quantize(x, k)), clean)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            return loss.item(), len(idx)
+            return descend(opt, loss), len(idx)
         return {"mse": _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)}
     return epoch_fn
 
@@ -123,10 +126,7 @@ def comdefend_epoch(data: ImageSet, code_weight: float, batch_size: int, seed: i
             x = data.images[idx]
             code = model.encode(x)
             loss = F.mse_loss(model.rec(model.binarize(code)), x) + code_weight * code.pow(2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            return loss.item(), len(idx)
+            return descend(opt, loss), len(idx)
         return {"loss": _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)}
     return epoch_fn
 
@@ -138,10 +138,7 @@ def pixelcnn_epoch(data: ImageSet, batch_size: int, seed: int) -> EpochFn:
     def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
         def step(idx: Tensor) -> tuple[float, int]:
             loss = model.nll(data.images[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            return loss.item(), len(idx)
+            return descend(opt, loss), len(idx)
         nats = _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)
         return {"loss": nats, "bits_per_dim": nats / math.log(2)}
     return epoch_fn

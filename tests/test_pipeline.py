@@ -5,22 +5,11 @@ import pytest
 import torch
 
 from reconstruction_defense.attacks import run_attack
-from reconstruction_defense.defense import Defended, ReconstructionDefense
+from reconstruction_defense.defense import Defended
 from reconstruction_defense.evaluate import evaluate, predict, wilson_interval
-from reconstruction_defense.models import Restorer, build_classifier
+from reconstruction_defense.models import build_classifier
 from reconstruction_defense.quantize import quantize
-from reconstruction_defense.train import classifier_epoch, fit, restorer_epoch
-
-
-@pytest.fixture(scope="module")
-def defense(lenet, mnist_train):
-    torch.manual_seed(0)
-    restorer = Restorer(1, n_blocks=2, n_feats=16)
-    data = type(mnist_train)(mnist_train.images[:4000], mnist_train.labels[:4000], mnist_train.info,
-                             mnist_train.indices[:4000])
-    history = fit(restorer, restorer_epoch(data, lenet, 2, 0.3, 0.5, 64, 0), 2, 1e-3, {})
-    assert history[1]["mse"] < history[0]["mse"]  # it learns
-    return ReconstructionDefense(restorer, k=2).eval()
+from reconstruction_defense.train import classifier_epoch, fit
 
 
 def test_lenet_reaches_97_percent(lenet, mnist_test):

@@ -1,0 +1,78 @@
+"""Adaptive evaluation on real MNIST: BPDA computes the deployed function yet passes gradients,
+attacks that do not know the defense are masked by it, and the sanity checks can fail."""
+import pandas as pd
+import pytest
+import torch
+
+from reconstruction_defense.adaptive import adaptive_table, bpda_pipeline, sanity_checks, verdict
+from reconstruction_defense.attacks import AttackParams, run_attack
+from reconstruction_defense.defense import Defended
+from reconstruction_defense.evaluate import predict
+
+FAST = AttackParams(pgd_steps=10, apgd_steps=10, square_queries=100)
+
+
+def _input_gradient(model, x, y):
+    x = x.clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    return x.grad
+
+
+def test_bpda_pipeline_is_the_deployed_defense_with_a_gradient(lenet, defense, mnist_test):
+    x, y = mnist_test.images[:100], mnist_test.labels[:100]
+    deployed, bpda = Defended(defense, lenet).eval(), bpda_pipeline(defense, lenet)
+    with torch.no_grad():
+        assert torch.equal(deployed(x), bpda(x))
+    assert _input_gradient(deployed, x, y).abs().max() == 0  # rounding: no gradient at all
+    assert _input_gradient(bpda, x, y).abs().mean() > 0
+
+
+def test_masked_gradient_fools_pgd_but_not_bpda(lenet, defense, mnist_test):
+    x, y = mnist_test.images[:200], mnist_test.labels[:200]
+    deployed, bpda = Defended(defense, lenet).eval(), bpda_pipeline(defense, lenet)
+    clean = (predict(deployed, x) == y).float().mean()
+    blind = (predict(deployed, run_attack("pgd", deployed, x, y, 0.3, FAST)) == y).float().mean()
+    aware = (predict(deployed, run_attack("pgd", bpda, x, y, 0.3, FAST)) == y).float().mean()
+    assert blind >= clean - 0.05  # zero gradient: PGD only adds its random start
+    assert aware < blind - 0.1
+
+
+def test_adaptive_table_verdict_and_checks_on_real_attacks(lenet, defense, mnist_test, tmp_path):
+    test = mnist_test.head(100)
+    table = adaptive_table(lenet, defense, test, [0.0, 0.15, 0.3], FAST, tmp_path, model_name="LeNet")
+    acc = table.set_index(["threat", "attack", "eps"]).accuracy
+    for eps in (0.15, 0.3):
+        attacks = table[(table.threat == "adaptive") & (table.eps == eps) & (table.attack != "worst case")]
+        assert acc["adaptive", "worst case", eps] <= attacks.accuracy.min()  # per image minimum
+        assert acc["adaptive", "worst case", eps] <= acc["paper", "BIM", eps]
+    assert acc["undefended", "worst case", 0.3] < 0.1
+    assert acc["adaptive", "clean", 0.0] > 0.85
+    checks = sanity_checks(table)
+    assert len(checks) == 4 and checks.passed.dtype == bool
+    rows = verdict(table, "mnist")
+    assert list(rows.budget.unique()) == ["paper's eps 0.15", "field's eps 0.3"] and len(rows) == 6
+
+
+def _table(square: float) -> pd.DataFrame:
+    rows = [("undefended", a, e, v) for a, e, v in [("FGSM", 0.3, 0.2), ("PGD", 0.3, 0.0), ("APGD-CE", 0.3, 0.0),
+                                                     ("APGD-DLR", 0.3, 0.0), ("Square", 0.3, 0.1)]]
+    rows += [("adaptive", a, 0.3, v) for a, v in [("FGSM", 0.8), ("PGD", 0.7), ("APGD-CE", 0.7),
+                                                  ("APGD-DLR", 0.7), ("Square", square), ("worst case", 0.6)]]
+    return pd.DataFrame(rows, columns=["threat", "attack", "eps", "accuracy"]).assign(n=1000)
+
+
+@pytest.mark.parametrize("square, masked", [(0.69, False), (0.5, True)])
+def test_masking_check_fails_when_gradient_free_beats_gradients(square, masked):
+    checks = sanity_checks(_table(square)).set_index("check").passed
+    assert checks[[c for c in checks.index if c.startswith("gradient-free")][0]] == (not masked)
+
+
+@pytest.mark.parametrize("name", ["pgd", "apgd_ce", "apgd_dlr", "square"])
+def test_adaptive_attacks_keep_the_common_contract(lenet, mnist_test, name):
+    x, y = mnist_test.images[:100], mnist_test.labels[:100]
+    adv = run_attack(name, lenet, x, y, 0.2, FAST)
+    assert adv.shape == x.shape and adv.min() >= 0 and adv.max() <= 1
+    assert (adv - x).abs().max() <= 0.2 + 1e-6
+    assert torch.equal(adv, run_attack(name, lenet, x, y, 0.2, FAST))  # seeded
+    clean = (predict(lenet, x) == y).float().mean()
+    assert (predict(lenet, adv) == y).float().mean() < clean - 0.2
