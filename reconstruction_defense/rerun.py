@@ -11,6 +11,7 @@ weights and attacks are cached, so a rerun only re-scores.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = folder if profile.name != "smoke" else folder.parent / "runs" / "smoke" / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     times = folder.parent / ("results" if profile.name != "smoke" else "runs/smoke/results") / "rerun_times.csv"
-    params = {"profile_name": profile.name, "data_root": args.data_root}
+    # The profile and data root reach the kernels through the environment, not an injected
+    # parameters cell: a committed notebook must keep reading RECDEF_PROFILE, or nbval in CI
+    # would replay the cpu run cell for cell.
+    os.environ["RECDEF_PROFILE"] = profile.name
+    if args.data_root:
+        os.environ["RECDEF_DATA"] = str(Path(args.data_root).resolve())
     start = time.perf_counter()
     for nb in notebooks_in(folder):
         if args.only and nb.name[:2] not in args.only:
@@ -61,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{profile.name}] {nb.name} -> {target}", flush=True)
         t0 = time.perf_counter()
         try:
-            papermill.execute_notebook(str(nb), str(target), parameters=params, cwd=str(folder),
+            papermill.execute_notebook(str(nb), str(target), cwd=str(folder),
                                        progress_bar=True, kernel_name="python3")
         except papermill.PapermillExecutionError as err:
             print(f"FAILED in {nb.name}: {err.ename}: {err.evalue}\nthe executed copy with the error: "

@@ -85,7 +85,8 @@ def test_bim_is_stronger_than_fgsm(lenet, mnist_test):
 @pytest.mark.parametrize("name,strength,match", [
     ("fgsm", 1.5, r"eps must lie in \[0, 1\]"), ("bim", -0.1, r"eps must lie in \[0, 1\]"),
     ("deepfool", 0, "integer >= 1"), ("cw", 2.5, "integer >= 1"),
-    ("pgd", 0.1, "valid: fgsm, bim, deepfool, cw"),
+    ("pgd", 1.5, r"eps must lie in \[0, 1\]"), ("square", -0.1, r"eps must lie in \[0, 1\]"),
+    ("madry", 0.1, "unknown attack .madry.; valid: fgsm, bim, deepfool, cw, pgd"),
 ])
 def test_bad_strength_or_name(lenet, batch, name, strength, match):
     with pytest.raises(ValueError, match=match):

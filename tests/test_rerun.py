@@ -1,5 +1,9 @@
-"""The papermill runner: order, parameters injected, first failure stops the run and is named;
-wall times recorded; the README report rendered from the CSVs."""
+"""The papermill runner: order, the profile passed to the kernels, first failure stops the run and
+is named; wall times recorded; committed notebooks stay rerunnable under any profile; the README
+report rendered from the CSVs."""
+import json
+from pathlib import Path
+
 import nbformat
 import pandas as pd
 import pytest
@@ -10,7 +14,8 @@ from reconstruction_defense.rerun import main, notebooks_in
 
 
 def _notebook(path, body):
-    nb = new_notebook(cells=[new_code_cell('profile_name = "cpu"\ndata_root = None'), new_code_cell(body)])
+    nb = new_notebook(cells=[new_code_cell(
+        'import os\nprofile_name = os.environ.get("RECDEF_PROFILE", "cpu")'), new_code_cell(body)])
     nb.cells[0].metadata["tags"] = ["parameters"]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
@@ -23,7 +28,7 @@ def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
     _notebook(folder / "02_broken.ipynb", 'raise RuntimeError("boom")')
     _notebook(folder / "03_never.ipynb", 'open("ran_03.txt", "w").write("x")')
     assert main(["--profile", "smoke", "--notebooks", str(folder)]) == 1
-    assert (folder / "ran_01.txt").read_text() == "smoke"  # parameters injected, cwd = the folder
+    assert (folder / "ran_01.txt").read_text() == "smoke"  # profile reaches the kernel, cwd = the folder
     assert not (folder / "ran_03.txt").exists()
     err = capsys.readouterr().err
     executed = tmp_path / "runs" / "smoke" / "notebooks" / "02_broken.ipynb"
@@ -31,6 +36,18 @@ def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
     assert executed.exists() and (folder / "02_broken.ipynb").read_text().count("boom") == 1
     times = pd.read_csv(tmp_path / "runs" / "smoke" / "results" / "rerun_times.csv")
     assert times.notebook.tolist() == ["01_ok.ipynb"] and times.seconds.iloc[0] > 0  # failed: not timed
+
+
+def test_committed_notebooks_take_their_profile_from_the_environment():
+    """A papermill-injected parameters cell pinning ``profile_name = "cpu"`` would make nbval in
+    CI replay the hours-long cpu run instead of the smoke profile."""
+    for path in sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        tags = [c.get("metadata", {}).get("tags", []) for c in cells]
+        assert not any("injected-parameters" in t for t in tags), f"{path.name}: remove the injected cell"
+        params = [c for c, t in zip(cells, tags) if "parameters" in t]
+        assert len(params) == 1, f"{path.name}: needs exactly one cell tagged parameters"
+        assert 'os.environ.get("RECDEF_PROFILE"' in "".join(params[0]["source"]), path.name
 
 
 def test_empty_folder_is_a_clear_error(tmp_path):
