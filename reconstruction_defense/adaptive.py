@@ -19,10 +19,14 @@ from .defense import Defended, ReconstructionDefense
 from .evaluate import adversarial_examples, predict, wilson_interval
 from .models.classifiers import DISPLAY
 from .profiles import Profile, recipe_for
-from .study import attack_params, prepare, trained_classifier
+from .study import attack_params, prepare, trained_classifier, transfer_archs
 
-GRADIENT = ("fgsm", "pgd", "apgd_ce", "apgd_dlr")  # white-box through BPDA
-GRADIENT_FREE = ("square",)
+EVERY_IMAGE = ("fgsm", "pgd")  # run on every image: their own accuracies are checked
+
+
+def cascade_label(attack: str) -> str:
+    """Row name of a cascaded attack: its accuracy is the running worst case once it has run."""
+    return f"{attack} (cascade)"
 
 
 def bpda_pipeline(defense: ReconstructionDefense, classifier: nn.Module) -> Defended:
@@ -46,10 +50,15 @@ def adaptive_table(classifier: nn.Module, defense: ReconstructionDefense, test: 
 
     - ``paper``: BIM made on the bare classifier, scored through the defense (Zhang et al.'s
       protocol; also counted in the worst case);
-    - ``undefended``: every attack on the bare classifier, scored without defense (the baseline);
-    - ``adaptive``: every attack on the whole pipeline (BPDA for gradient attacks), and transfer
-      of PGD examples made on the bare classifier and, if given, on ``surrogate`` behind the same
-      defense; its ``worst case`` row counts an image as robust only if it survives all of them.
+    - ``undefended``: the attacks on the bare classifier, scored without defense (the baseline);
+    - ``adaptive``: the attacks on the whole pipeline (BPDA for gradient attacks), and transfer of
+      PGD examples made on the bare classifier and, if given, on ``surrogate`` behind the same
+      defense.
+
+    FGSM, PGD and transfer from the bare classifier run on every image. Then, as in AutoAttack
+    (Croce & Hein 2020), APGD-CE, APGD-DLR, transfer from the surrogate and Square run in turn
+    only on the images every earlier attack left correct; their rows (``... (cascade)``) hold
+    the running worst case. ``worst case`` counts an image as robust only if it survived all.
     """
     pipeline = bpda_pipeline(defense, classifier)
     cache = Path(cache_dir) / f"bpda-k{defense.quantizer.k}"
@@ -57,28 +66,66 @@ def adaptive_table(classifier: nn.Module, defense: ReconstructionDefense, test: 
     rows = [_row(test, model_name, t, "clean", 0.0, predict(m, x) == y)
             for t, m in (("undefended", classifier), ("paper", pipeline), ("adaptive", pipeline))]
     for eps in (e for e in eps_grid if e > 0):
-        def made_on(model: nn.Module, attack: str, folder: Path) -> Tensor:
-            return adversarial_examples(model, x, y, attack, eps, params, folder, seed)
-        robust = predict(pipeline, made_on(classifier, "bim", cache_dir)) == y
+        def survives(model: nn.Module, attack: str, folder: Path, target: nn.Module,
+                     todo: Tensor | None = None) -> Tensor:
+            """Which images ``target`` still classifies right after ``attack`` made on ``model``
+            (attacked: only the ``todo`` ones; the others count as already lost)."""
+            todo = torch.ones_like(y, dtype=torch.bool) if todo is None else todo
+            correct = torch.zeros_like(todo)
+            if todo.any():
+                adv = adversarial_examples(model, x[todo], y[todo], attack, eps, params, folder, seed)
+                correct[todo] = predict(target, adv) == y[todo]
+            return correct
+        robust = survives(classifier, "bim", cache_dir, pipeline)
         rows.append(_row(test, model_name, "paper", "BIM", eps, robust))
         bare_robust = torch.ones_like(robust)
-        for attack in GRADIENT + GRADIENT_FREE:
-            bare = predict(classifier, made_on(classifier, attack, cache_dir)) == y
+        for attack in EVERY_IMAGE:
+            bare = survives(classifier, attack, cache_dir, classifier)
             rows.append(_row(test, model_name, "undefended", ATTACKS[attack].display, eps, bare))
             bare_robust &= bare
-            correct = predict(pipeline, made_on(pipeline, attack, cache)) == y
+            correct = survives(pipeline, attack, cache, pipeline)
             rows.append(_row(test, model_name, "adaptive", ATTACKS[attack].display, eps, correct))
             robust &= correct
-        rows.append(_row(test, model_name, "undefended", "worst case", eps, bare_robust))
-        sources = {"transfer from bare classifier": classifier}
+        robust &= survives(classifier, "pgd", cache_dir, pipeline)
+        rows.append(_row(test, model_name, "adaptive", "transfer from bare classifier", eps, robust))
+        cascade = [(ATTACKS[a].display, pipeline, a) for a in ("apgd_ce", "apgd_dlr")]
         if surrogate is not None:
-            sources["transfer from surrogate"] = bpda_pipeline(defense, surrogate)
-        for label, source in sources.items():
-            folder = cache if source is not classifier else cache_dir
-            correct = predict(pipeline, made_on(source, "pgd", folder)) == y
-            rows.append(_row(test, model_name, "adaptive", label, eps, correct))
-            robust &= correct
+            cascade.append(("transfer from surrogate", bpda_pipeline(defense, surrogate), "pgd"))
+        cascade.append((ATTACKS["square"].display, pipeline, "square"))  # gradient-free, last
+        for label, source, attack in cascade:
+            if source is pipeline:  # the same attack on the bare classifier: the baseline
+                bare_robust &= survives(classifier, attack, cache_dir, classifier, bare_robust)
+                rows.append(_row(test, model_name, "undefended", cascade_label(label), eps, bare_robust))
+            robust &= survives(source, attack, cache, pipeline, robust)
+            rows.append(_row(test, model_name, "adaptive", cascade_label(label), eps, robust))
+        rows.append(_row(test, model_name, "undefended", "worst case", eps, bare_robust))
         rows.append(_row(test, model_name, "adaptive", "worst case", eps, robust))
+    return pd.DataFrame(rows)
+
+
+def l2_table(classifier: nn.Module, defense: ReconstructionDefense, test: ImageSet, steps: int,
+             radii: tuple[float, ...], params: AttackParams, cache_dir: Path, seed: int = 0,
+             model_name: str = "model") -> pd.DataFrame:
+    """C&W-L2 (Carlini & Wagner 2017), a minimal-perturbation attack with ``steps`` iterations per
+    search step: made on the bare classifier and scored without the defense (``undefended``) and
+    through it (``paper``, the paper's protocol), and made through BPDA on the whole pipeline
+    (``adaptive``). Per image, the L2 norm that fools the scored model (0 if the clean image is
+    already wrong, infinite if the attack failed) gives the accuracy at every radius in ``radii``
+    and its median over the test images (``median_l2``)."""
+    pipeline = bpda_pipeline(defense, classifier)
+    x, y = test.images, test.labels
+    bare_cache, bpda_cache = Path(cache_dir), Path(cache_dir) / f"bpda-k{defense.quantizer.k}"
+    threats = {"undefended": (classifier, classifier, bare_cache), "paper": (classifier, pipeline, bare_cache),
+               "adaptive": (pipeline, pipeline, bpda_cache)}  # (attacked model, scored model, cache)
+    rows = []
+    for threat, (source, scored, folder) in threats.items():
+        adv = adversarial_examples(source, x, y, "cw", steps, params, folder, seed)
+        needed = torch.where(predict(scored, adv) != y, (adv - x).flatten(1).norm(dim=1), float("inf"))
+        needed[predict(scored, x) != y] = 0.0
+        for r in radii:
+            row = _row(test, model_name, threat, ATTACKS["cw"].display, 0.0, needed > r)
+            del row["eps"]
+            rows.append({**row, "l2": r, "median_l2": float(needed.median())})
     return pd.DataFrame(rows)
 
 
@@ -92,20 +139,21 @@ def sanity_checks(table: pd.DataFrame, doubled: pd.DataFrame | None = None,
     eps = sorted(e for e in table.eps.unique() if e > 0)
     top = eps[-1]
     worst = [adaptive["worst case", e] for e in eps]
-    gradient = min(adaptive[ATTACKS[a].display, top] for a in GRADIENT)
+    cascade = [a for a in adaptive.xs(top, level="eps").index if a.endswith("(cascade)")]
+    square, before_square = adaptive[cascade[-1], top], adaptive[cascade[-2], top]
     checks = [
-        ("undefended accuracy reaches about 0 at the largest eps",
-         min(bare[ATTACKS[a].display, top] for a in GRADIENT) <= 0.05,
-         f"best undefended attack leaves {min(bare[ATTACKS[a].display, top] for a in GRADIENT):.1%} at eps {top:g}"),
+        ("undefended accuracy reaches about 0 at the largest eps", bare["worst case", top] <= 0.05,
+         f"every attack together leaves {bare['worst case', top]:.1%} of the bare classifier at eps {top:g}"),
         ("worst-case accuracy does not rise with eps",
          all(b <= a + tolerance for a, b in zip(worst, worst[1:])),
          " > ".join(f"{w:.1%}" for w in worst)),
         ("iterative attacks at least as strong as single-step (PGD <= FGSM)",
          all(adaptive["PGD", e] <= adaptive["FGSM", e] + tolerance for e in eps),
          ", ".join(f"eps {e:g}: PGD {adaptive['PGD', e]:.1%} vs FGSM {adaptive['FGSM', e]:.1%}" for e in eps)),
-        ("gradient-free attack not stronger than gradient attacks by > 5 points (else masking)",
-         adaptive["Square", top] >= gradient - 0.05,
-         f"Square {adaptive['Square', top]:.1%} vs best gradient attack {gradient:.1%} at eps {top:g}"),
+        ("gradient-free attack finds < 5 points the gradient attacks missed (else masking)",
+         before_square - square < 0.05,
+         f"Square, last in the cascade, takes the worst case from {before_square:.1%} to {square:.1%} "
+         f"at eps {top:g}"),
     ]
     if doubled is not None:
         twice = doubled.set_index("eps").accuracy
@@ -134,18 +182,45 @@ def doubled_pgd(classifier: nn.Module, defense: ReconstructionDefense, test: Ima
 def evaluate_dataset(dataset: str, profile: Profile, data_root: str | None = None,
                      workdir: Path = Path("runs")) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Notebook 06's step for one dataset: the classifier and defense of notebook 02, a surrogate
-    (the profile's last transfer classifier, trained independently as in notebook 04), the
+    (the last classifier of the dataset's Tables 1-3, trained independently in notebook 04), the
     :func:`adaptive_table` on the first ``adaptive_n_test`` test images over the profile's
-    adaptive eps grid, and its :func:`sanity_checks` (with the doubled-PGD convergence check)."""
+    adaptive eps grid, and its :func:`sanity_checks` (with the doubled-PGD convergence check at
+    the largest eps, where the attack has the most room to be unconverged)."""
     setup = prepare(dataset, profile, data_root, workdir)
     test = setup.test.head(profile.adaptive_n_test)
-    surrogate_arch = next(a for a in reversed(profile.transfer_classifiers) if a != profile.classifier)
+    # another architecture, preferably one notebook 04 already trained for this dataset
+    surrogate_arch = [a for a in (*profile.transfer_classifiers, *transfer_archs(profile, dataset))
+                      if a != profile.classifier][-1]
     surrogate = trained_classifier(surrogate_arch, setup.train, profile, workdir)
     eps, params, cache = profile.adaptive_eps_grid(dataset), attack_params(profile), Path(workdir) / "adversarial"
     table = adaptive_table(setup.classifier, setup.defense, test, [0.0, *eps], params, cache,
                            profile.seed, surrogate, DISPLAY[setup.classifier.arch])
-    doubled = doubled_pgd(setup.classifier, setup.defense, test, eps, params, cache, profile.seed)
+    doubled = doubled_pgd(setup.classifier, setup.defense, test, eps[-1:], params, cache, profile.seed)
     return table, sanity_checks(table, doubled).assign(dataset=test.info.display_name)
+
+
+def evaluate_l2(dataset: str, profile: Profile, data_root: str | None = None,
+                workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Notebook 06's L2 step for one dataset: :func:`l2_table` on the first ``adaptive_cw_n_test``
+    test images, C&W with the profile's ``cw_steps``, at the dataset's L2 radii."""
+    setup = prepare(dataset, profile, data_root, workdir)
+    return l2_table(setup.classifier, setup.defense, setup.test.head(profile.adaptive_cw_n_test),
+                    profile.cw_steps, recipe_for(dataset).l2_radii, attack_params(profile),
+                    Path(workdir) / "adversarial", profile.seed, DISPLAY[setup.classifier.arch])
+
+
+def adversarial_training_table(dataset: str, profile: Profile, data_root: str | None = None,
+                               workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Defense + adversarial training: the dataset's restorer in front of the classifier
+    adversarially trained with BIM at the dataset's largest eps (Table 4's "Adversarial BIM",
+    Kurakin et al. 2017), under the same threats as :func:`adaptive_table` (no surrogate)."""
+    setup = prepare(dataset, profile, data_root, workdir)
+    recipe = recipe_for(dataset)
+    robust = trained_classifier(profile.classifier, setup.train, profile, workdir, ("bim", recipe.max_eps))
+    name = f"{DISPLAY[robust.arch]}, adv. trained (BIM, eps {recipe.max_eps:g})"
+    return adaptive_table(robust, setup.defense, setup.test.head(profile.adaptive_n_test),
+                          [0.0, *profile.adaptive_eps_grid(dataset)], attack_params(profile),
+                          Path(workdir) / "adversarial", profile.seed, model_name=name)
 
 
 def verdict(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
@@ -160,6 +235,7 @@ def verdict(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
                                      ("paper", "BIM", "defense, paper's protocol"),
                                      ("adaptive", "worst case", "defense, adaptive attacks")):
             r = at[(at.threat == threat) & (at.attack == attack)].iloc[0]
-            rows.append({"dataset": r.dataset, "budget": f"{label} {eps:g}", "setting": name,
+            rows.append({"dataset": r.dataset, "model": r.model, "budget": f"{label} {eps:g}",
+                         "setting": name,
                          "accuracy": f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]", "n": r.n})
     return pd.DataFrame(rows)

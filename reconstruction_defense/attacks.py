@@ -29,10 +29,10 @@ class AttackParams:
     cw_kappa: float = 0.0
     cw_lr: float = 0.05
     cw_search_steps: int = 3
-    pgd_steps: int = 40  # adaptive evaluation (notebook 06): PGD-Linf, step 2.5 eps / steps
+    pgd_steps: int = 20  # adaptive evaluation (notebook 06): PGD-Linf, step 2.5 eps / steps
     pgd_restarts: int = 1
-    apgd_steps: int = 100
-    square_queries: int = 1000
+    apgd_steps: int = 25
+    square_queries: int = 200
     batch_size: int = 500
 
 
@@ -196,25 +196,35 @@ def cw(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> T
 
 @dataclass(frozen=True)
 class AttackInfo:
-    """A registered attack: its function, what its strength means, and its display name."""
+    """A registered attack: its function, what its strength means, its display name and the
+    :class:`AttackParams` fields it reads (only those key its cached results)."""
 
     fn: Callable[[nn.Module, Tensor, Tensor, float, AttackParams], Tensor]
     strength: str  # "eps" or "iterations"
     display: str
+    uses: tuple[str, ...] = ()
 
 
+_DEEPFOOL = ("overshoot", "deepfool_candidates")
+_CW = ("cw_c", "cw_kappa", "cw_lr", "cw_search_steps")
 ATTACKS: dict[str, AttackInfo] = {
     "fgsm": AttackInfo(fgsm, "eps", "FGSM"),
-    "bim": AttackInfo(bim, "eps", "BIM"),
-    "deepfool": AttackInfo(deepfool, "iterations", "DeepFool"),
-    "cw": AttackInfo(cw, "iterations", "C&W-L2"),
-    "pgd": AttackInfo(pgd, "eps", "PGD"),
-    "apgd_ce": AttackInfo(apgd_ce, "eps", "APGD-CE"),
-    "apgd_dlr": AttackInfo(apgd_dlr, "eps", "APGD-DLR"),
-    "square": AttackInfo(square, "eps", "Square"),
-    "deepfool_ta": AttackInfo(deepfool_torchattacks, "iterations", "DeepFool (torchattacks)"),
-    "cw_ta": AttackInfo(cw_torchattacks, "iterations", "C&W-L2 (torchattacks)"),
+    "bim": AttackInfo(bim, "eps", "BIM", ("bim_steps",)),
+    "deepfool": AttackInfo(deepfool, "iterations", "DeepFool", _DEEPFOOL),
+    "cw": AttackInfo(cw, "iterations", "C&W-L2", _CW),
+    "pgd": AttackInfo(pgd, "eps", "PGD", ("pgd_steps", "pgd_restarts")),
+    "apgd_ce": AttackInfo(apgd_ce, "eps", "APGD-CE", ("apgd_steps",)),
+    "apgd_dlr": AttackInfo(apgd_dlr, "eps", "APGD-DLR", ("apgd_steps",)),
+    "square": AttackInfo(square, "eps", "Square", ("square_queries",)),
+    "deepfool_ta": AttackInfo(deepfool_torchattacks, "iterations", "DeepFool (torchattacks)", ("overshoot",)),
+    "cw_ta": AttackInfo(cw_torchattacks, "iterations", "C&W-L2 (torchattacks)", ("cw_c", "cw_kappa", "cw_lr")),
 }
+
+
+def params_used(name: str, params: AttackParams) -> dict:
+    """The fields of ``params`` that attack ``name`` reads, plus the batch size (random starts and
+    Square's sampling depend on how the images are batched)."""
+    return {f: getattr(params, f) for f in (*ATTACKS[name].uses, "batch_size")}
 
 
 def check_strength(name: str, strength: float) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -15,7 +14,7 @@ from safetensors.torch import save as st_save
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .attacks import ATTACKS, AttackParams, check_strength, run_attack
+from .attacks import ATTACKS, AttackParams, check_strength, params_used, run_attack
 from .checkpoints import atomic_write
 from .data import ImageSet, check_images
 
@@ -62,7 +61,7 @@ def adversarial_examples(classifier: nn.Module, images: Tensor, labels: Tensor, 
     if cache_dir is None:
         return run_attack(attack, classifier, images, labels, strength, params, seed)
     key = hashlib.sha256(repr((model_digest(classifier), attack, float(strength),
-                               sorted(asdict(params).items()), seed,
+                               sorted(params_used(attack, params).items()), seed,
                                tensor_digest(images, labels))).encode()).hexdigest()[:24]
     file = Path(cache_dir) / f"{attack}-{strength:g}-{key}.safetensors"
     if file.exists():

@@ -79,11 +79,53 @@ def quality_section(results: Path) -> str:
     return markdown(_read(results, "restorer_quality.csv").round(3))
 
 
+def _verdict_markdown(verdict: pd.DataFrame) -> str:
+    settings = list(verdict.setting.unique())  # no defense, paper's protocol, adaptive
+    wide = verdict.pivot(index=["dataset", "model", "budget", "n"], columns="setting", values="accuracy")
+    keys = verdict[["dataset", "model", "budget", "n"]].drop_duplicates()
+    return markdown(wide.reindex(pd.MultiIndex.from_frame(keys))[settings].reset_index())
+
+
+def adaptive_section(results: Path) -> str:
+    """Notebook 06's verdict: accuracy [95% CI] at the paper's and the field's eps, without the
+    defense, with it under the paper's protocol, and with it under adaptive attacks."""
+    return _verdict_markdown(_read(results, "adaptive_verdict.csv"))
+
+
+def adversarial_training_section(results: Path) -> str:
+    """Notebook 06: the restorer in front of an adversarially trained classifier."""
+    return _verdict_markdown(_read(results, "adaptive_adversarial_training_verdict.csv"))
+
+
+def l2_section(results: Path) -> str:
+    """Notebook 06's C&W-L2: accuracy at each L2 radius per threat, and the median L2 needed."""
+    l2 = _read(results, "adaptive_l2.csv")
+    cells = l2.assign(cell=[f"{a:.1%} [{lo:.1%}, {hi:.1%}]" for a, lo, hi in
+                            l2[["accuracy", "ci_low", "ci_high"]].itertuples(index=False)])
+    threats = ["undefended", "paper", "adaptive"]
+    wide = cells.pivot_table(index=["dataset", "n", "l2"], columns="threat", values="cell", aggfunc="first",
+                             sort=False)[threats]
+    median = l2.groupby(["dataset", "threat"], sort=False).median_l2.first().unstack()[threats]
+    return (markdown(wide.reset_index()) + "\n\nMedian L2 needed to fool (inf: over half never fooled):\n\n"
+            + markdown(median.round(2).reset_index()))
+
+
+def sanity_section(results: Path) -> str:
+    """Notebook 06's sanity checks (Carlini et al. 2019), each with the numbers behind it."""
+    checks = _read(results, "adaptive_sanity_checks.csv")
+    return markdown(checks.assign(passed=checks.passed.map({True: "yes", False: "**no**"}))[
+        ["dataset", "check", "passed", "detail"]])
+
+
 SECTIONS = {
     "Restored image quality (clean test images, notebook 02)": quality_section,
     "Tables 1-3: the defense in front of other classifiers (notebook 04)": transfer_section,
     "Table 4: comparison with other defenses, Fashion-MNIST (notebook 05), ours / paper": comparison_section,
     "Feature Squeezing as a detector (notebook 05)": detection_section,
+    "Adaptive attacks (notebook 06): accuracy [95% CI]": adaptive_section,
+    "C&W-L2 through BPDA (notebook 06): accuracy at each L2 radius": l2_section,
+    "Defense + adversarial training under adaptive attacks (notebook 06)": adversarial_training_section,
+    "Sanity checks of the adaptive evaluation (notebook 06)": sanity_section,
     "Wall time of the rerun": timing_section,
 }
 

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 import torch
 
-from reconstruction_defense.attacks import run_attack
+from reconstruction_defense.attacks import AttackParams, run_attack
 from reconstruction_defense.defense import Defended
-from reconstruction_defense.evaluate import evaluate, predict, wilson_interval
+from reconstruction_defense.evaluate import adversarial_examples, evaluate, predict, wilson_interval
 from reconstruction_defense.models import build_classifier
 from reconstruction_defense.quantize import quantize
 from reconstruction_defense.train import classifier_epoch, fit
@@ -46,6 +46,16 @@ def test_evaluate_is_tidy_and_cached(lenet, mnist_test, tmp_path):
     again = evaluate(lenet, mnist_test, attacks, cache_dir=tmp_path, progress=False)
     pd.testing.assert_frame_equal(table, again)
     assert [p.stat().st_mtime_ns for p in sorted(tmp_path.iterdir())] == stamp  # read, not rewritten
+
+
+def test_cache_key_holds_only_the_knobs_an_attack_reads(lenet, mnist_test, tmp_path):
+    x, y = mnist_test.images[:64], mnist_test.labels[:64]
+    first = adversarial_examples(lenet, x, y, "bim", 0.1, AttackParams(), tmp_path)
+    # PGD's steps do not change BIM: the cached set is reused
+    adversarial_examples(lenet, x, y, "bim", 0.1, AttackParams(pgd_steps=7), tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1
+    fewer = adversarial_examples(lenet, x, y, "bim", 0.1, AttackParams(bim_steps=1), tmp_path)
+    assert len(list(tmp_path.iterdir())) == 2 and not torch.equal(first, fewer)
 
 
 def test_evaluate_rejects_bad_attack(lenet, mnist_test):
