@@ -23,6 +23,10 @@ class DataNotFoundError(FileNotFoundError):
     """The dataset files are not where we looked and could not be downloaded."""
 
 
+class DataUnreadableError(OSError):
+    """The dataset files are there but cannot be read (truncated, corrupt or not images)."""
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     """What a model needs to know about a dataset: shape, classes, normalization constants."""
@@ -119,7 +123,8 @@ def _load_mnist_family(name, split, root, n, seed, download) -> ImageSet:
     cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
     try:
         ds = cls(str(root), train=split == "train", download=False)
-    except RuntimeError:
+    except (RuntimeError, ValueError) as err:
+        _raise_if_present_but_unreadable(root / cls.__name__ / "raw", split, err)
         ds = _try_download(lambda: cls(str(root), train=split == "train", download=True), download)
         if ds is None:
             raise _missing(INFOS[name].display_name, root,
@@ -127,6 +132,17 @@ def _load_mnist_family(name, split, root, n, seed, download) -> ImageSet:
     idx = subset_indices(len(ds.targets), n, seed)
     images = ds.data[idx].unsqueeze(1).float().div_(255)
     return ImageSet(images, ds.targets[idx].long(), INFOS[name], idx)
+
+
+def _raise_if_present_but_unreadable(raw: Path, split: str, err: Exception) -> None:
+    """A split whose files are all there but failed to load is damaged, not missing: say so."""
+    prefix = "train" if split == "train" else "t10k"
+    files = [raw / f for f in _MNIST_FILES if f.startswith(prefix)]
+    if all(f.is_file() for f in files):
+        raise DataUnreadableError(
+            f"{' and '.join(str(f) for f in files)} exist but cannot be read ({err}): a file is "
+            "truncated or corrupt. Replace them with intact copies (or delete them to download "
+            "again when online).") from None
 
 
 def _load_cifar10(split, root, n, seed, download) -> ImageSet:
@@ -175,17 +191,17 @@ def load_image_folder(path: str | os.PathLike, split: str = "test", *, n: int | 
         raise DataNotFoundError(f"cannot read image folder {split_dir}: {err}. Expected "
                                 f"{split_dir}/<class>/<image files>.") from None
     idx = subset_indices(len(folder.samples), n, seed)
-    first = Image.open(folder.samples[0][0])
+    first = _open_image(folder.samples[0][0])
     mode = "L" if first.mode in ("L", "1", "I;16", "I") else "RGB"
     size = first.size
     arrays = []
     for i in idx.tolist():
         file, _ = folder.samples[i]
-        with Image.open(file) as img:
-            if img.size != size:
-                raise ValueError(f"{file} is {img.size[0]}x{img.size[1]}, but the first image of "
-                                 f"{split_dir} is {size[0]}x{size[1]}: resize the folder to one size")
-            arrays.append(np.asarray(img.convert(mode), dtype=np.uint8))
+        img = _open_image(file)
+        if img.size != size:
+            raise ValueError(f"{file} is {img.size[0]}x{img.size[1]}, but the first image of "
+                             f"{split_dir} is {size[0]}x{size[1]}: resize the folder to one size")
+        arrays.append(np.asarray(img.convert(mode), dtype=np.uint8))
     stacked = torch.from_numpy(np.stack(arrays))
     images = (stacked.unsqueeze(1) if mode == "L" else stacked.permute(0, 3, 1, 2)).float().div_(255)
     channels = images.shape[1]
@@ -193,6 +209,16 @@ def load_image_folder(path: str | os.PathLike, split: str = "test", *, n: int | 
                        (0.5,) * channels, (0.25,) * channels)
     labels = torch.tensor([folder.targets[i] for i in idx.tolist()], dtype=torch.long)
     return ImageSet(images, labels, info, idx)
+
+
+def _open_image(file: str) -> Image.Image:
+    """Decode one image file completely, or raise one error that names it."""
+    try:
+        with Image.open(file) as img:
+            img.load()
+            return img
+    except OSError as err:  # PIL's UnidentifiedImageError, truncated files
+        raise DataUnreadableError(f"cannot read image {file} ({err}): replace or remove it") from None
 
 
 def check_images(x: torch.Tensor, what: str = "images") -> None:

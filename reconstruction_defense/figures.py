@@ -1,6 +1,7 @@
 """Plots of the paper's figures from tidy result tables, saved byte-stable (PNG and PDF)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -8,19 +9,23 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from torch import Tensor
 
+from .checkpoints import atomic_write
 from .paper import ATTACK_KEYS, comparison_table
 
 ATTACK_ORDER = ("FGSM", "BIM", "DeepFool", "C&W-L2")
 
 
 def save(fig: plt.Figure, stem: str | Path) -> list[Path]:
-    """Save ``fig`` as ``stem``.png and ``stem``.pdf with no timestamps, so reruns are byte-stable."""
+    """Save ``fig`` as ``stem``.png and ``stem``.pdf with no timestamps, so reruns are byte-stable;
+    each file is written atomically (an interrupted save leaves the previous figure intact)."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     png, pdf = stem.with_suffix(".png"), stem.with_suffix(".pdf")
-    fig.savefig(png, dpi=120, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None, "ModDate": None,
-                                                    "Producer": None, "Creator": None})
+    for path, options in ((png, {"dpi": 120, "metadata": {"Software": None}}),
+                          (pdf, {"metadata": {"CreationDate": None, "ModDate": None,
+                                              "Producer": None, "Creator": None}})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=path.suffix[1:], bbox_inches="tight", **options)
+        atomic_write(path, buffer.getvalue())
     return [png, pdf]
 
 

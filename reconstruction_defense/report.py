@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .checkpoints import atomic_write
+
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.readme is None:
         print(body)
     else:
-        args.readme.write_text(replace_between_markers(args.readme.read_text(), body))
+        atomic_write(args.readme, replace_between_markers(args.readme.read_text(), body).encode())
     return 0
 
 

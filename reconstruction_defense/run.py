@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .checkpoints import atomic_write
 from .data import BUILTIN
 from .paper import beside_paper
 from .profiles import PROFILES, get_profile
@@ -31,9 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     setup = prepare(args.dataset, profile, args.data_root, args.workdir)
     train, test = setup.train, setup.test
     table = paper_protocol_table(setup.classifier, setup.defense, test, profile, args.workdir)
-    args.results.mkdir(parents=True, exist_ok=True)
     csv = args.results / f"table_{train.info.name}_{profile.name}.csv"
-    table.to_csv(csv, index=False)
+    atomic_write(csv, table.to_csv(index=False).encode())
     pd.set_option("display.width", 200)
     print(f"\n{train.info.display_name}, {table.model.iloc[0]}, profile {profile.name}, "
           f"n = {len(test)} test images, accuracy [95% Wilson CI]; paper: ResNet-50, Table 1-3")

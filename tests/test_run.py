@@ -22,6 +22,14 @@ def test_main_command_prints_and_writes_the_table(tmp_path, capsys):
     pd.testing.assert_frame_equal(table, pd.read_csv(tmp_path / "again" / "table_mnist_smoke.csv"))
 
 
+def test_two_seeded_runs_from_scratch_give_identical_tables(tmp_path):
+    for run in ("first", "second"):  # each trains and attacks from nothing
+        assert main(["--profile", "smoke", "--workdir", str(tmp_path / run / "runs"),
+                     "--results", str(tmp_path / run / "results")]) == 0
+    first, second = (tmp_path / run / "results" / "table_mnist_smoke.csv" for run in ("first", "second"))
+    assert first.read_bytes() == second.read_bytes()
+
+
 def test_bad_profile_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match="valid: auto, smoke, cpu, paper"):
         main(["--profile", "laptop", "--workdir", str(tmp_path)])
