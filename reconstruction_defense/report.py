@@ -34,12 +34,25 @@ def _read(results: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(file)
 
 
+def _cache_state(new_files: float) -> str:
+    if pd.isna(new_files) or new_files < 0:
+        return "not recorded"
+    return "warm (all cached)" if new_files == 0 else f"cold: made {int(new_files)} checkpoints / attack sets"
+
+
 def timing_section(results: Path) -> str:
-    """Wall time of each notebook of the last rerun, from ``rerun_times.csv``."""
+    """Wall time, kernel peak memory and cache state of each notebook's last run, from
+    ``rerun_times.csv``."""
     times = _read(results, "rerun_times.csv")
     total = times.seconds.sum()
-    times = times.assign(minutes=(times.seconds / 60).round(1))[["notebook", "profile", "minutes"]]
-    return f"{markdown(times)}\n\nTotal: **{total / 60:.0f} min** of notebook execution."
+    peak = times.get("peak_mib", pd.Series(float("nan"), index=times.index))
+    made = times.get("new_cache_files", pd.Series(float("nan"), index=times.index))
+    times = times.assign(minutes=(times.seconds / 60).round(1),
+                         peak=[f"{m:.0f}" if pd.notna(m) else "not recorded" for m in peak],
+                         cache=[_cache_state(n) for n in made])
+    table = times.rename(columns={"peak": "kernel peak MiB", "cache": "run"})[
+        ["notebook", "profile", "minutes", "kernel peak MiB", "run"]]
+    return f"{markdown(table)}\n\nTotal: **{total / 60:.0f} min** of notebook execution."
 
 
 def transfer_section(results: Path) -> str:

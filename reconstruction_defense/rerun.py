@@ -5,6 +5,8 @@
 ``cpu``/``paper`` runs write the executed notebooks back into ``notebooks/`` (so the committed
 notebooks carry real outputs) and fill ``figures/`` and ``results/``; ``smoke`` runs write
 everything under ``runs/smoke/``. Each notebook's wall time goes to ``results/rerun_times.csv``.
+Each notebook's wall time, the peak memory of its kernel and how many checkpoints and
+adversarial sets it had to make (0: it ran warm, from the cache) go to ``rerun_times.csv``.
 Stops at the first failing notebook and names the executed copy that holds the error. Trained
 weights and attacks are cached, so a rerun only re-scores.
 """
@@ -13,8 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import papermill
@@ -32,13 +37,64 @@ def notebooks_in(folder: Path) -> list[Path]:
     return found
 
 
-def record_time(file: Path, notebook: str, profile: str, seconds: float) -> None:
-    """Set ``notebook``'s wall time in the CSV of rerun times (other notebooks' rows kept)."""
-    rows = pd.read_csv(file) if file.exists() else pd.DataFrame(columns=["notebook", "profile", "seconds"])
+def record_time(file: Path, notebook: str, profile: str, seconds: float, peak_mib: float = float("nan"),
+                new_cache_files: int = -1) -> None:
+    """Set ``notebook``'s row (wall time, kernel peak memory, cache files it had to make) in the
+    CSV of rerun times, other notebooks' rows kept."""
+    columns = ["notebook", "profile", "seconds", "peak_mib", "new_cache_files"]
+    rows = pd.read_csv(file) if file.exists() else pd.DataFrame(columns=columns)
     rows = rows[rows.notebook != notebook]
-    new = pd.DataFrame([{"notebook": notebook, "profile": profile, "seconds": round(seconds, 1)}])
+    new = pd.DataFrame([{"notebook": notebook, "profile": profile, "seconds": round(seconds, 1),
+                         "peak_mib": round(peak_mib), "new_cache_files": new_cache_files}])
     rows = pd.concat([rows, new] if len(rows) else [new]).sort_values("notebook")
-    atomic_write(file, rows.to_csv(index=False).encode())
+    atomic_write(file, rows.reindex(columns=columns).to_csv(index=False).encode())
+
+
+def _children_peak_kib() -> int:
+    """Largest peak resident set (VmHWM) among this process's descendants (Linux /proc; else 0)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):  # the process ended while we looked
+            continue
+    mine, peak = {os.getpid()}, 0
+    for _ in range(8):  # the kernel is a child or grandchild; a few generations are enough
+        mine |= {pid for pid, parent in parents.items() if parent in mine}
+    for pid in mine - {os.getpid()}:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            continue
+    return peak
+
+
+@contextmanager
+def kernel_peak_memory(interval: float = 0.5) -> Iterator[list[float]]:
+    """Sample the children's peak memory every ``interval`` s; yields a list whose one item is the
+    peak in MiB when the block ends (NaN where /proc is not available)."""
+    result: list[float] = [float("nan")]
+    stop, peak = threading.Event(), [0]
+
+    def sample() -> None:
+        while not stop.wait(interval):
+            peak[0] = max(peak[0], _children_peak_kib())
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+        result[0] = peak[0] / 1024 if peak[0] else float("nan")
+
+
+def cache_files(workdir: Path) -> int:
+    """How many checkpoints and cached adversarial sets ``workdir`` holds."""
+    return sum(1 for _ in workdir.rglob("*.safetensors")) if workdir.is_dir() else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = folder if profile.name != "smoke" else folder.parent / "runs" / "smoke" / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     times = folder.parent / ("results" if profile.name != "smoke" else "runs/smoke/results") / "rerun_times.csv"
+    workdir = folder.parent / "runs"  # the notebooks' default workdir, "../runs"
     # The profile and data root reach the kernels through the environment, not an injected
     # parameters cell: a committed notebook must keep reading RECDEF_PROFILE, or nbval in CI
     # would replay the cpu run cell for cell.
@@ -65,17 +122,19 @@ def main(argv: list[str] | None = None) -> int:
             continue
         target = out_dir / nb.name
         print(f"[{profile.name}] {nb.name} -> {target}", flush=True)
-        t0 = time.perf_counter()
+        t0, cached = time.perf_counter(), cache_files(workdir)
         try:
-            papermill.execute_notebook(str(nb), str(target), cwd=str(folder),
-                                       progress_bar=True, kernel_name="python3")
+            with kernel_peak_memory() as peak:
+                papermill.execute_notebook(str(nb), str(target), cwd=str(folder),
+                                           progress_bar=True, kernel_name="python3")
         except papermill.PapermillExecutionError as err:
             print(f"FAILED in {nb.name}: {err.ename}: {err.evalue}\nthe executed copy with the error: "
                   f"{target}", file=sys.stderr)
             return 1
-        seconds = time.perf_counter() - t0
-        record_time(times, nb.name, profile.name, seconds)
-        print(f"  done in {seconds:.0f} s (recorded in {times})", flush=True)
+        seconds, made = time.perf_counter() - t0, cache_files(workdir) - cached
+        record_time(times, nb.name, profile.name, seconds, peak[0], made)
+        print(f"  done in {seconds:.0f} s, kernel peak {peak[0]:.0f} MiB, {made} new checkpoints "
+              f"or attack sets (recorded in {times})", flush=True)
     print(f"all notebooks done in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -24,7 +24,9 @@ def _notebook(path, body):
 def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    _notebook(folder / "01_ok.ipynb", 'open("ran_01.txt", "w").write(profile_name)')
+    _notebook(folder / "01_ok.ipynb", 'open("ran_01.txt", "w").write(profile_name)\n'
+              'import os; os.makedirs("../runs/checkpoints"); open("../runs/checkpoints/a.safetensors", "w")\n'
+              'import time; ballast = b"x" * (200 * 2**20); time.sleep(2)  # a kernel peak above 200 MiB')
     _notebook(folder / "02_broken.ipynb", 'raise RuntimeError("boom")')
     _notebook(folder / "03_never.ipynb", 'open("ran_03.txt", "w").write("x")')
     assert main(["--profile", "smoke", "--notebooks", str(folder)]) == 1
@@ -36,6 +38,7 @@ def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
     assert executed.exists() and (folder / "02_broken.ipynb").read_text().count("boom") == 1
     times = pd.read_csv(tmp_path / "runs" / "smoke" / "results" / "rerun_times.csv")
     assert times.notebook.tolist() == ["01_ok.ipynb"] and times.seconds.iloc[0] > 0  # failed: not timed
+    assert times.peak_mib.iloc[0] > 200 and times.new_cache_files.iloc[0] == 1
 
 
 def test_committed_notebooks_take_their_profile_from_the_environment():
