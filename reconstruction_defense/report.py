@@ -139,15 +139,23 @@ SECTIONS = {
     "Feature Squeezing as a detector (notebook 05)": detection_section,
     "Adaptive attacks (notebook 06): accuracy [95% CI]": adaptive_section,
     "C&W-L2 through BPDA (notebook 06): accuracy at each L2 radius": l2_section,
-    "Defense + adversarial training under adaptive attacks (notebook 06)": adversarial_training_section,
+    "Defense + adversarial training under adaptive attacks (notebook 07)": adversarial_training_section,
     "Sanity checks of the adaptive evaluation (notebook 06)": sanity_section,
     "Wall time of the rerun": timing_section,
 }
 
 
-def render(results: Path) -> str:
-    """Every section, each under a level-3 heading."""
-    return "\n\n".join(f"### {title}\n\n{fn(results)}" for title, fn in SECTIONS.items())
+def render(results: Path, partial: bool = False) -> str:
+    """Every section, each under a level-3 heading. A missing CSV is an error, unless ``partial``:
+    then its section says which file is missing and how to make it."""
+    def body(fn) -> str:
+        try:
+            return fn(results)
+        except FileNotFoundError as err:
+            if not partial:
+                raise
+            return f"Not in this run yet: {err}."
+    return "\n\n".join(f"### {title}\n\n{body(fn)}" for title, fn in SECTIONS.items())
 
 
 def replace_between_markers(text: str, body: str) -> str:
@@ -162,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default="results", type=Path)
     parser.add_argument("--readme", default=None, type=Path)
+    parser.add_argument("--partial", action="store_true",
+                        help="render sections whose CSV is missing as 'not in this run yet'")
     args = parser.parse_args(argv)
-    body = render(args.results)
+    body = render(args.results, args.partial)
     if args.readme is None:
         print(body)
     else:

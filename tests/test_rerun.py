@@ -65,6 +65,9 @@ def test_report_renders_every_section_from_a_smoke_run_and_keeps_the_rest_of_the
         results / "rerun_times.csv", index=False)
     with pytest.raises(FileNotFoundError, match="restorer_quality.csv is missing: run"):
         render(results)
+    partial = render(results, partial=True)
+    assert "Not in this run yet: " in partial and "restorer_quality.csv is missing" in partial
+    assert "| 01_a.ipynb | smoke | 1.5 | not recorded | not recorded |" in partial
     readme = f"# title\n{START}\nold numbers\n{END}\n## Layout\n"
     with pytest.raises(ValueError, match="markers"):
         replace_between_markers("# no markers", "x")
