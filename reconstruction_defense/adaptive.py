@@ -130,10 +130,11 @@ def l2_table(classifier: nn.Module, defense: ReconstructionDefense, test: ImageS
 
 
 def sanity_checks(table: pd.DataFrame, doubled: pd.DataFrame | None = None,
-                  tolerance: float = 0.01) -> pd.DataFrame:
+                  tolerance: float = 0.01, convergence_tolerance: float = 0.01) -> pd.DataFrame:
     """Carlini et al.'s (2019) checklist on one dataset's :func:`adaptive_table`; one row per
     check with ``passed`` and the numbers behind it. ``doubled`` is the same table's PGD rows
-    rerun with twice the steps and restarts (convergence check), when available."""
+    rerun with twice the steps and restarts (convergence check, passed when accuracy moves by
+    less than ``convergence_tolerance`` or one image), when available."""
     adaptive = table[table.threat == "adaptive"].set_index(["attack", "eps"]).accuracy
     bare = table[table.threat == "undefended"].set_index(["attack", "eps"]).accuracy
     eps = sorted(e for e in table.eps.unique() if e > 0)
@@ -160,8 +161,8 @@ def sanity_checks(table: pd.DataFrame, doubled: pd.DataFrame | None = None,
         twice = doubled.set_index("eps").accuracy if len(doubled) else pd.Series(dtype=float)
         change = max((abs(twice[e] - adaptive["PGD", e]) for e in twice.index), default=0.0)
         one_image = 1 / table.n.iloc[0]  # below 100 images, one image is more than a point
-        checks.append(("doubling PGD steps and restarts changes accuracy by < 1 point",
-                       change < max(0.01, one_image + 1e-9),
+        checks.append((f"doubling PGD steps and restarts changes accuracy by < {convergence_tolerance:.0%}",
+                       change < max(convergence_tolerance, one_image + 1e-9),
                        f"largest change {change:.1%} at eps {', '.join(f'{e:g}' for e in twice.index)}"
                        if len(twice) else "not needed: no eps leaves more than 5% robust"))
     return pd.DataFrame(checks, columns=["check", "passed", "detail"])
@@ -201,7 +202,8 @@ def evaluate_dataset(dataset: str, profile: Profile, data_root: str | None = Non
     worst = table[(table.threat == "adaptive") & (table.attack == "worst case")].set_index("eps").accuracy
     doubtful = [e for e in eps if worst[e] > 0.05]  # where robustness is claimed, so convergence matters
     doubled = doubled_pgd(setup.classifier, setup.defense, test, doubtful, params, cache, profile.seed)
-    return table, sanity_checks(table, doubled).assign(dataset=test.info.display_name)
+    checks = sanity_checks(table, doubled, convergence_tolerance=profile.convergence_tolerance)
+    return table, checks.assign(dataset=test.info.display_name)
 
 
 def evaluate_l2(dataset: str, profile: Profile, data_root: str | None = None,
