@@ -163,7 +163,9 @@ def sanity_checks(table: pd.DataFrame, doubled: pd.DataFrame | None = None,
         one_image = 1 / table.n.iloc[0]  # below 100 images, one image is more than a point
         checks.append((f"doubling PGD steps and restarts changes accuracy by < {convergence_tolerance:.0%}",
                        change < max(convergence_tolerance, one_image + 1e-9),
-                       f"largest change {change:.1%} at eps {', '.join(f'{e:g}' for e in twice.index)}"
+                       f"largest change {change:.1%}; " + ", ".join(
+                           f"eps {e:g}: PGD {adaptive['PGD', e]:.1%}, doubled {twice[e]:.1%}, "
+                           f"worst case {adaptive['worst case', e]:.1%}" for e in twice.index)
                        if len(twice) else "not needed: no eps leaves more than 5% robust"))
     return pd.DataFrame(checks, columns=["check", "passed", "detail"])
 
