@@ -120,6 +120,8 @@ def l2_section(results: Path) -> str:
     threats = ["undefended", "paper", "adaptive"]
     wide = cells.pivot_table(index=["dataset", "n", "l2"], columns="threat", values="cell", aggfunc="first",
                              sort=False)[threats]
+    order = {d: i for i, d in enumerate(l2.dataset.unique())}
+    wide = wide.reindex(sorted(wide.index, key=lambda key: (order[key[0]], key[2])))
     median = l2.groupby(["dataset", "threat"], sort=False).median_l2.first().unstack()[threats]
     return (markdown(wide.reset_index()) + "\n\nMedian L2 needed to fool (inf: over half never fooled):\n\n"
             + markdown(median.round(2).reset_index()))
