@@ -14,7 +14,7 @@ from torch import nn
 from .attacks import ATTACKS, AttackParams
 from .baselines import (ComDefend, FeatureSqueezing, JPEGCompression, PixelCNN, PixelDefend,
                         SqueezeDetector)
-from .checkpoints import config_key
+from .checkpoints import atomic_write, config_key
 from .data import ImageSet, load_dataset
 from .defense import ReconstructionDefense
 from .evaluate import (adversarial_examples, evaluate, model_digest, predict, tensor_digest,
@@ -178,6 +178,19 @@ def output_dirs(profile: Profile, figures: Path = Path("figures"), results: Path
     for d in (figures, results):
         Path(d).mkdir(parents=True, exist_ok=True)
     return Path(figures), Path(results)
+
+
+def save_table(table: pd.DataFrame, path: Path, by: str = "dataset") -> pd.DataFrame:
+    """Write ``table`` as CSV atomically, keeping the rows of ``path`` whose ``by`` value
+    ``table`` does not cover (a run split in parts, e.g. one dataset at a time, adds up instead
+    of overwriting). Returns what was written."""
+    path = Path(path)
+    if path.exists() and by in table:
+        kept = pd.read_csv(path)
+        kept = kept[~kept[by].isin(table[by].unique())] if by in kept else kept.iloc[:0]
+        table = pd.concat([kept, table], ignore_index=True) if len(kept) else table
+    atomic_write(path, table.to_csv(index=False).encode())
+    return table
 
 
 @dataclass

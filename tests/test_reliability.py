@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -196,3 +197,15 @@ def test_no_pickle_loading_anywhere_in_the_package():
                 found += [f"{file.name}:{node.lineno} import {n}" for n in names
                           if n.split(".")[0] in ("pickle", "dill", "joblib")]
     assert not found, found
+
+
+def test_a_run_split_by_dataset_adds_up_instead_of_overwriting(tmp_path):
+    path = tmp_path / "adaptive_accuracy.csv"
+    first = pd.DataFrame({"dataset": ["MNIST", "MNIST", "Fashion-MNIST"], "accuracy": [0.9, 0.8, 0.6]})
+    study.save_table(first, path)
+    study.save_table(pd.DataFrame({"dataset": ["CIFAR-10"], "accuracy": [0.3]}), path)
+    study.save_table(pd.DataFrame({"dataset": ["MNIST"], "accuracy": [0.5]}), path)  # MNIST redone
+    table = pd.read_csv(path)
+    assert sorted(zip(table.dataset, table.accuracy)) == [
+        ("CIFAR-10", 0.3), ("Fashion-MNIST", 0.6), ("MNIST", 0.5)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adaptive_accuracy.csv"]
