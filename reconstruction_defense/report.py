@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .checkpoints import atomic_write
+from .rerun import cache_state
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -34,25 +35,27 @@ def _read(results: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(file)
 
 
-def _cache_state(new_files: float) -> str:
+def _cache_note(new_files: float) -> str:
     if pd.isna(new_files) or new_files < 0:
         return "not recorded"
-    return "warm (all cached)" if new_files == 0 else f"cold: made {int(new_files)} checkpoints / attack sets"
+    return "all cached" if new_files == 0 else f"made {int(new_files)} checkpoints / attack sets"
 
 
 def timing_section(results: Path) -> str:
-    """Wall time, kernel peak memory and cache state of each notebook's last run, from
-    ``rerun_times.csv``."""
+    """Wall time, kernel peak memory and cache state of each notebook's latest cold and warm run,
+    from ``rerun_times.csv``, with the total of each kind."""
     times = _read(results, "rerun_times.csv")
-    total = times.seconds.sum()
     peak = times.get("peak_mib", pd.Series(float("nan"), index=times.index))
     made = times.get("new_cache_files", pd.Series(float("nan"), index=times.index))
-    times = times.assign(minutes=(times.seconds / 60).round(1),
+    run = times["run"] if "run" in times else pd.Series([cache_state(n) for n in made], index=times.index)
+    times = times.assign(run=run, minutes=(times.seconds / 60).round(1),
                          peak=[f"{m:.0f}" if pd.notna(m) else "not recorded" for m in peak],
-                         cache=[_cache_state(n) for n in made])
-    table = times.rename(columns={"peak": "kernel peak MiB", "cache": "run"})[
-        ["notebook", "profile", "minutes", "kernel peak MiB", "run"]]
-    return f"{markdown(table)}\n\nTotal: **{total / 60:.0f} min** of notebook execution."
+                         cache=[_cache_note(n) for n in made])
+    table = times.rename(columns={"peak": "kernel peak MiB", "cache": "cache"})[
+        ["notebook", "profile", "run", "minutes", "kernel peak MiB", "cache"]]
+    totals = ", ".join(f"{kind} runs **{grp.seconds.sum() / 60:.0f} min** ({len(grp)} notebooks)"
+                       for kind, grp in times.groupby("run", sort=False))
+    return f"{markdown(table)}\n\nTotal notebook execution: {totals}."
 
 
 def transfer_section(results: Path) -> str:

@@ -4,9 +4,9 @@
 
 ``cpu``/``paper`` runs write the executed notebooks back into ``notebooks/`` (so the committed
 notebooks carry real outputs) and fill ``figures/`` and ``results/``; ``smoke`` runs write
-everything under ``runs/smoke/``. Each notebook's wall time goes to ``results/rerun_times.csv``.
-Each notebook's wall time, the peak memory of its kernel and how many checkpoints and
-adversarial sets it had to make (0: it ran warm, from the cache) go to ``rerun_times.csv``.
+everything under ``runs/smoke/``. Each notebook's wall time, the peak memory of its kernel and
+how many checkpoints and adversarial sets it had to make (0: it ran warm, from the cache) go to
+``results/rerun_times.csv``, one row per notebook for its latest cold and its latest warm run.
 Stops at the first failing notebook and names the executed copy that holds the error. Trained
 weights and attacks are cached, so a rerun only re-scores.
 """
@@ -37,16 +37,28 @@ def notebooks_in(folder: Path) -> list[Path]:
     return found
 
 
+def cache_state(new_cache_files: float) -> str:
+    """``warm`` when a run made no checkpoint or attack set (it only re-scored), ``cold`` when it
+    had to make some, ``not recorded`` for rows from before the count was kept."""
+    if pd.isna(new_cache_files) or new_cache_files < 0:
+        return "not recorded"
+    return "warm" if new_cache_files == 0 else "cold"
+
+
 def record_time(file: Path, notebook: str, profile: str, seconds: float, peak_mib: float = float("nan"),
                 new_cache_files: int = -1) -> None:
-    """Set ``notebook``'s row (wall time, kernel peak memory, cache files it had to make) in the
-    CSV of rerun times, other notebooks' rows kept."""
-    columns = ["notebook", "profile", "seconds", "peak_mib", "new_cache_files"]
+    """Set the row of ``notebook``'s latest cold or warm run (wall time, kernel peak memory, cache
+    files it had to make) in the CSV of rerun times; every other row is kept, so the CSV holds a
+    cold and a warm run per notebook side by side."""
+    columns = ["notebook", "profile", "run", "seconds", "peak_mib", "new_cache_files"]
     rows = pd.read_csv(file) if file.exists() else pd.DataFrame(columns=columns)
-    rows = rows[rows.notebook != notebook]
-    new = pd.DataFrame([{"notebook": notebook, "profile": profile, "seconds": round(seconds, 1),
-                         "peak_mib": round(peak_mib), "new_cache_files": new_cache_files}])
-    rows = pd.concat([rows, new] if len(rows) else [new]).sort_values("notebook")
+    if "run" not in rows:
+        rows["run"] = [cache_state(n) for n in rows.get("new_cache_files", pd.Series(float("nan"), index=rows.index))]
+    run = cache_state(new_cache_files)
+    rows = rows[(rows.notebook != notebook) | (rows.profile != profile) | (rows.run != run)]
+    new = pd.DataFrame([{"notebook": notebook, "profile": profile, "run": run, "seconds": round(seconds, 1),
+                         "peak_mib": round(peak_mib, 0), "new_cache_files": new_cache_files}])
+    rows = pd.concat([rows, new] if len(rows) else [new]).sort_values(["notebook", "run"])
     atomic_write(file, rows.reindex(columns=columns).to_csv(index=False).encode())
 
 

@@ -209,3 +209,17 @@ def test_a_run_split_by_dataset_adds_up_instead_of_overwriting(tmp_path):
     assert sorted(zip(table.dataset, table.accuracy)) == [
         ("CIFAR-10", 0.3), ("Fashion-MNIST", 0.6), ("MNIST", 0.5)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adaptive_accuracy.csv"]
+
+
+def test_notebooks_write_files_only_through_the_atomic_helpers():
+    """A cell calling ``to_csv`` or ``savefig`` would write in place: a run stopped mid-write
+    leaves a half file that the README report or the next notebook reads."""
+    notebooks = Path(__file__).parent.parent / "notebooks"
+    found = []
+    for path in sorted(notebooks.glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code":
+                found += [f"{path.name} cell {i}: {call}" for call in (".to_csv(", ".savefig(")
+                          if call in source]
+    assert not found, found

@@ -10,7 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from reconstruction_defense.report import END, START, render, replace_between_markers
-from reconstruction_defense.rerun import main, notebooks_in
+from reconstruction_defense.rerun import main, notebooks_in, record_time
 
 
 def _notebook(path, body):
@@ -41,6 +41,20 @@ def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
     assert times.peak_mib.iloc[0] > 200 and times.new_cache_files.iloc[0] == 1
 
 
+def test_times_keep_a_cold_and_a_warm_run_per_notebook(tmp_path):
+    file = tmp_path / "rerun_times.csv"
+    pd.DataFrame({"notebook": ["01_a.ipynb"], "profile": ["cpu"], "seconds": [5.0]}).to_csv(file, index=False)
+    record_time(file, "01_a.ipynb", "cpu", 300.0, 900.0, 4)  # cold: made 4 cache files
+    record_time(file, "01_a.ipynb", "cpu", 20.0, 700.0, 0)   # warm
+    record_time(file, "01_a.ipynb", "cpu", 10.0, float("nan"), 0)  # a later warm run replaces it
+    record_time(file, "02_b.ipynb", "smoke", 1.0, 100.0, 0)
+    rows = pd.read_csv(file)
+    assert rows[["notebook", "profile", "run", "seconds"]].values.tolist() == [
+        ["01_a.ipynb", "cpu", "cold", 300.0], ["01_a.ipynb", "cpu", "not recorded", 5.0],
+        ["01_a.ipynb", "cpu", "warm", 10.0], ["02_b.ipynb", "smoke", "warm", 1.0]]
+    assert rows.new_cache_files.fillna(-1).tolist() == [4, -1, 0, 0]
+
+
 def test_committed_notebooks_take_their_profile_from_the_environment():
     """A papermill-injected parameters cell pinning ``profile_name = "cpu"`` would make nbval in
     CI replay the hours-long cpu run instead of the smoke profile."""
@@ -67,7 +81,7 @@ def test_report_renders_every_section_from_a_smoke_run_and_keeps_the_rest_of_the
         render(results)
     partial = render(results, partial=True)
     assert "Not in this run yet: " in partial and "restorer_quality.csv is missing" in partial
-    assert "| 01_a.ipynb | smoke | 1.5 | not recorded | not recorded |" in partial
+    assert "| 01_a.ipynb | smoke | not recorded | 1.5 | not recorded | not recorded |" in partial
     readme = f"# title\n{START}\nold numbers\n{END}\n## Layout\n"
     with pytest.raises(ValueError, match="markers"):
         replace_between_markers("# no markers", "x")
