@@ -53,7 +53,8 @@ def timing_section(results: Path) -> str:
                          cache=[_cache_note(n) for n in made])
     table = times.rename(columns={"peak": "kernel peak MiB", "cache": "cache"})[
         ["notebook", "profile", "run", "minutes", "kernel peak MiB", "cache"]]
-    totals = ", ".join(f"{kind} runs **{grp.seconds.sum() / 60:.0f} min** ({len(grp)} notebooks)"
+    totals = ", ".join(f"{kind} runs **{grp.seconds.sum() / 60:.0f} min** ({len(grp)} "
+                       f"notebook{'s' if len(grp) > 1 else ''})"
                        for kind, grp in times.groupby("run", sort=False))
     return f"{markdown(table)}\n\nTotal notebook execution: {totals}."
 
@@ -126,8 +127,8 @@ def l2_section(results: Path) -> str:
     order = {d: i for i, d in enumerate(l2.dataset.unique())}
     wide = wide.reindex(sorted(wide.index, key=lambda key: (order[key[0]], key[2])))
     median = l2.groupby(["dataset", "threat"], sort=False).median_l2.first().unstack()[threats]
-    return (markdown(wide.reset_index()) + "\n\nMedian L2 needed to fool (inf: over half never fooled):\n\n"
-            + markdown(median.round(2).reset_index()))
+    return (markdown(wide.reset_index()) + "\n\nMedian L2 needed to fool, over the images each model "
+            "gets right when clean (inf: over half never fooled):\n\n" + markdown(median.round(2).reset_index()))
 
 
 def sanity_section(results: Path) -> str:

@@ -8,6 +8,7 @@ from reconstruction_defense.adaptive import adaptive_table, bpda_pipeline, l2_ta
 from reconstruction_defense.attacks import AttackParams, run_attack
 from reconstruction_defense.defense import Defended
 from reconstruction_defense.evaluate import predict
+from reconstruction_defense.models import build_classifier
 from reconstruction_defense.report import adaptive_section, l2_section, sanity_section
 
 FAST = AttackParams(pgd_steps=10, apgd_steps=10, square_queries=100)
@@ -109,3 +110,14 @@ def test_cw_l2_table_reads_accuracy_off_the_minimal_perturbations(lenet, defense
     table.to_csv(tmp_path / "adaptive_l2.csv", index=False)
     text = l2_section(tmp_path)  # the README's table, from the CSV
     assert "| MNIST | 60 | 2.0 | " in text and "Median L2 needed" in text
+
+
+def test_median_l2_is_over_the_images_the_model_gets_right(defense, mnist_test, tmp_path):
+    """On a model that misclassifies most clean images (an untrained LeNet), the median over all
+    images would be 0; over the images it gets right it is the perturbation C&W had to find."""
+    torch.manual_seed(1)
+    weak = build_classifier("lenet", mnist_test.info).eval()
+    test = mnist_test.head(40)
+    assert (predict(weak, test.images) == test.labels).float().mean() < 0.5
+    table = l2_table(weak, defense, test, 20, (0.5,), AttackParams(cw_search_steps=1), tmp_path)
+    assert (table.median_l2 > 0).all(), table[["threat", "median_l2"]]
