@@ -20,8 +20,6 @@ timed runs after one warm-up. Not a test: run by hand, paste the table into the 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +27,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from pipeline import median_seconds  # benchmarks/ is on the path when run as a script
 from reconstruction_defense.adaptive import bpda_pipeline
 from reconstruction_defense.data import load_dataset
 from reconstruction_defense.defense import ReconstructionDefense
@@ -37,17 +36,6 @@ from reconstruction_defense.profiles import get_profile, recipe_for
 
 VARIANTS = ("default", "channels-last", "1 thread", "half the batch", "2x batch")
 BATCH_SCALE = {"half the batch": 0.5, "2x batch": 2.0}
-
-
-def median_seconds(work: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``repeats`` calls of ``work``, after one untimed warm-up call."""
-    work()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def train_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
@@ -97,7 +85,9 @@ def time_variant(variant: str, factory: Callable[[], nn.Module], batch: int, mak
     if variant == "1 thread":
         torch.set_num_threads(1)
     try:
-        return 1000 * median_seconds(make_step(model, x, y), repeats) / n
+        step = make_step(model, x, y)
+        step()  # warm-up: oneDNN picks and caches its kernels on the first call
+        return 1000 * median_seconds(step, repeats) / n
     finally:
         torch.set_num_threads(threads)
 
