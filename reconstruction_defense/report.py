@@ -51,7 +51,7 @@ def timing_section(results: Path) -> str:
     times = times.assign(run=run, minutes=(times.seconds / 60).round(1),
                          peak=[f"{m:.0f}" if pd.notna(m) else "not recorded" for m in peak],
                          cache=[_cache_note(n) for n in made])
-    table = times.rename(columns={"peak": "kernel peak MiB", "cache": "cache"})[
+    table = times.rename(columns={"peak": "kernel peak MiB"})[
         ["notebook", "profile", "run", "minutes", "kernel peak MiB", "cache"]]
     totals = ", ".join(f"{kind} runs **{grp.seconds.sum() / 60:.0f} min** ({len(grp)} "
                        f"notebook{'s' if len(grp) > 1 else ''})"
