@@ -33,7 +33,7 @@ class AttackParams:
     pgd_restarts: int = 1
     apgd_steps: int = 25
     square_queries: int = 200
-    batch_size: int = 500
+    batch_size: int = 250  # images per attack batch; part of the adversarial-set cache key
 
 
 @contextlib.contextmanager

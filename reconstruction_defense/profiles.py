@@ -86,6 +86,9 @@ class Profile:
     square_queries: int = 1000
     # notebook 06's convergence check: PGD with doubled steps and restarts may move accuracy by less
     convergence_tolerance: float = 0.01
+    # 250 beats 500 by 1.2-1.45x per attack step on 2 cores (benchmarks/hotspots.py): the
+    # activations of a smaller batch stay in cache
+    attack_batch_size: int = 250
 
     def eps_grid(self, dataset: str) -> list[float]:
         """FGSM/BIM budgets of the strength sweeps: fractions of the dataset's largest eps."""

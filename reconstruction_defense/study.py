@@ -35,7 +35,7 @@ def attack_params(profile: Profile) -> AttackParams:
     return AttackParams(bim_steps=profile.bim_steps, cw_c=profile.cw_c, cw_lr=profile.cw_lr,
                         cw_search_steps=profile.cw_search_steps, pgd_steps=profile.pgd_steps,
                         pgd_restarts=profile.pgd_restarts, apgd_steps=profile.apgd_steps,
-                        square_queries=profile.square_queries)
+                        square_queries=profile.square_queries, batch_size=profile.attack_batch_size)
 
 
 def _stem(workdir: Path, kind: str, dataset: str, config: dict) -> Path:
