@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from reconstruction_defense.report import END, START, render, replace_between_markers
+from reconstruction_defense.report import END, START, main_command_section, render, replace_between_markers
 from reconstruction_defense.rerun import main, notebooks_in, record_time
 
 
@@ -87,3 +87,12 @@ def test_report_renders_every_section_from_a_smoke_run_and_keeps_the_rest_of_the
         replace_between_markers("# no markers", "x")
     new = replace_between_markers(readme, "| new |")
     assert new.startswith("# title\n") and new.endswith("## Layout\n") and "old numbers" not in new
+
+
+def test_main_command_table_is_rendered_beside_table_1_from_its_csv():
+    results = Path(__file__).parent.parent / "results"
+    table = pd.read_csv(results / "table_mnist_cpu.csv")
+    rows = main_command_section(results).splitlines()[2:]
+    assert len(rows) == table.attack.nunique() == 5
+    clean = table[(table.attack == "clean") & (table.defense == "none")].iloc[0]
+    assert rows[0].startswith(f"| clean | - | {clean.accuracy:.1%} [{clean.ci_low:.1%}, {clean.ci_high:.1%}] | 99% |")
