@@ -49,13 +49,15 @@ def record_time(file: Path, notebook: str, profile: str, seconds: float, peak_mi
                 new_cache_files: int = -1) -> None:
     """Set the row of ``notebook``'s latest cold or warm run (wall time, kernel peak memory, cache
     files it had to make) in the CSV of rerun times; every other row is kept, so the CSV holds a
-    cold and a warm run per notebook side by side."""
+    cold and a warm run per notebook side by side (a row from before runs were told apart is
+    dropped once the notebook has a measured one)."""
     columns = ["notebook", "profile", "run", "seconds", "peak_mib", "new_cache_files"]
     rows = pd.read_csv(file) if file.exists() else pd.DataFrame(columns=columns)
     if "run" not in rows:
         rows["run"] = [cache_state(n) for n in rows.get("new_cache_files", pd.Series(float("nan"), index=rows.index))]
     run = cache_state(new_cache_files)
-    rows = rows[(rows.notebook != notebook) | (rows.profile != profile) | (rows.run != run)]
+    same = (rows.notebook == notebook) & (rows.profile == profile)
+    rows = rows[~(same & rows.run.isin([run, "not recorded"]))]  # a measured run supersedes a legacy row
     new = pd.DataFrame([{"notebook": notebook, "profile": profile, "run": run, "seconds": round(seconds, 1),
                          "peak_mib": round(peak_mib, 0), "new_cache_files": new_cache_files}])
     rows = pd.concat([rows, new] if len(rows) else [new]).sort_values(["notebook", "run"])

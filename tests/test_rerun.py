@@ -43,16 +43,17 @@ def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
 
 def test_times_keep_a_cold_and_a_warm_run_per_notebook(tmp_path):
     file = tmp_path / "rerun_times.csv"
-    pd.DataFrame({"notebook": ["01_a.ipynb"], "profile": ["cpu"], "seconds": [5.0]}).to_csv(file, index=False)
-    record_time(file, "01_a.ipynb", "cpu", 300.0, 900.0, 4)  # cold: made 4 cache files
+    pd.DataFrame({"notebook": ["01_a.ipynb", "03_c.ipynb"], "profile": ["cpu", "cpu"],  # legacy rows
+                  "seconds": [5.0, 7.0]}).to_csv(file, index=False)
+    record_time(file, "01_a.ipynb", "cpu", 300.0, 900.0, 4)  # cold: made 4 cache files; supersedes 5.0
     record_time(file, "01_a.ipynb", "cpu", 20.0, 700.0, 0)   # warm
     record_time(file, "01_a.ipynb", "cpu", 10.0, float("nan"), 0)  # a later warm run replaces it
     record_time(file, "02_b.ipynb", "smoke", 1.0, 100.0, 0)
     rows = pd.read_csv(file)
     assert rows[["notebook", "profile", "run", "seconds"]].values.tolist() == [
-        ["01_a.ipynb", "cpu", "cold", 300.0], ["01_a.ipynb", "cpu", "not recorded", 5.0],
-        ["01_a.ipynb", "cpu", "warm", 10.0], ["02_b.ipynb", "smoke", "warm", 1.0]]
-    assert rows.new_cache_files.fillna(-1).tolist() == [4, -1, 0, 0]
+        ["01_a.ipynb", "cpu", "cold", 300.0], ["01_a.ipynb", "cpu", "warm", 10.0],
+        ["02_b.ipynb", "smoke", "warm", 1.0], ["03_c.ipynb", "cpu", "not recorded", 7.0]]
+    assert rows.new_cache_files.fillna(-1).tolist() == [4, 0, 0, -1]
 
 
 def test_committed_notebooks_take_their_profile_from_the_environment():
