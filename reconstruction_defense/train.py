@@ -25,6 +25,13 @@ def batches(n: int, batch_size: int, seed: int, epoch: int) -> list[Tensor]:
     return list(torch.randperm(n, generator=gen).split(batch_size))
 
 
+def machine() -> dict[str, Any]:
+    """What float rounding depends on besides config and seed: the same config retrained with
+    other kernels or thread counts gives other weights (README, "Reproducible")."""
+    return {"torch": torch.__version__, "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads()}
+
+
 def fit(model: nn.Module, epoch_fn: EpochFn, epochs: int, lr: float, config: dict[str, Any],
         stem: Path | None = None) -> list[dict[str, float]]:
     """Run ``epochs`` epochs of ``epoch_fn`` with Adam, checkpointing after each one.
@@ -48,8 +55,8 @@ def fit(model: nn.Module, epoch_fn: EpochFn, epochs: int, lr: float, config: dic
         if stem is not None:
             opt_tensors, opt_rest = checkpoints.optimizer_tensors(opt)
             tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | opt_tensors
-            checkpoints.save(stem, tensors, {"config": config, "epoch": epoch + 1,
-                                             "history": history, "optimizer": opt_rest})
+            checkpoints.save(stem, tensors, {"config": config, "epoch": epoch + 1, "history": history,
+                                             "optimizer": opt_rest, "trained_with": machine()})
     model.eval()
     return history
 

@@ -75,7 +75,10 @@ def test_resume_equals_uninterrupted_run(tmp_path, mnist_train):
         return model
     straight = train(2, None)
     train(1, tmp_path / "resume")  # "interrupted" after one epoch
-    assert json.loads(checkpoints.paths(tmp_path / "resume")[1].read_text())["epoch"] == 1
+    sidecar = json.loads(checkpoints.paths(tmp_path / "resume")[1].read_text())
+    assert sidecar["epoch"] == 1
+    assert sidecar["trained_with"] == {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                                       "cpu_kernels": torch.backends.cpu.get_cpu_capability()}
     resumed = train(2, tmp_path / "resume")
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
