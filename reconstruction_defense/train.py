@@ -51,7 +51,7 @@ def fit(model: nn.Module, epoch_fn: EpochFn, epochs: int, lr: float, config: dic
                 f"{stem} holds {len(history)} epochs but {epochs} were asked for; delete it to retrain")
     for epoch in range(len(history), epochs):
         model.train()
-        history.append(epoch_fn(model, opt, epoch))
+        history.append(dict(sorted(epoch_fn(model, opt, epoch).items())))  # as a reloaded sidecar has it
         if stem is not None:
             opt_tensors, opt_rest = checkpoints.optimizer_tensors(opt)
             tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | opt_tensors

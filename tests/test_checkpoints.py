@@ -91,3 +91,14 @@ def test_checkpoint_with_more_epochs_than_asked_is_an_error(tmp_path, mnist_trai
     fit(model, classifier_epoch(data, 64, 0), 2, 1e-3, {}, tmp_path / "ck")
     with pytest.raises(CheckpointError, match="holds 2 epochs but 1 were asked for"):
         fit(model, classifier_epoch(data, 64, 0), 1, 1e-3, {}, tmp_path / "ck")
+
+
+def test_history_reads_the_same_trained_or_reloaded(tmp_path):
+    """A warm rerun must write the same table as the cold one, column order included."""
+    model = torch.nn.Linear(2, 2)
+
+    def epoch_fn(model, opt, epoch):
+        return {"zeta": 1.0, "alpha": 2.0}
+    trained = fit(model, epoch_fn, 1, 1e-3, {}, tmp_path / "ck")
+    reloaded = fit(model, epoch_fn, 1, 1e-3, {}, tmp_path / "ck")
+    assert [list(h) for h in trained] == [list(h) for h in reloaded] == [["alpha", "zeta"]]
