@@ -150,7 +150,7 @@ def torchattacks_section(results: Path) -> str:
     cells = table.assign(cell=[f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]" for r in table.itertuples()])
     wide = cells.pivot_table(index="attack", columns="defense", values="cell", aggfunc="first", sort=False)
     return markdown(wide.reset_index()[["attack", "none", "defense"]].rename(
-        columns={"none": "no defense", "defense": "defense"}).assign(n=table.n.iloc[0]))
+        columns={"none": "no defense"}).assign(n=table.n.iloc[0]))
 
 
 SECTIONS = {

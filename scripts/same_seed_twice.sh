@@ -15,13 +15,12 @@ for w in "$a" "$b"; do
   python -m reconstruction_defense.run --profile "$profile" --dataset "$dataset" --workdir "$w" --results "$w/table"
 done
 python - "$a" "$b" <<'EOF'
-import json, platform, sys
+import json, sys
 from pathlib import Path
 
-import torch
+from reconstruction_defense.train import machine
 
-print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-      f"kernels {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads")
+print("trained with", machine())
 
 a, b = map(Path, sys.argv[1:])
 sha = lambda w: {p.name: json.loads(p.read_text())["sha256"] for p in (w / "checkpoints").glob("*.json")}
