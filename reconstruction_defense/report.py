@@ -8,6 +8,7 @@ Replaces the text between ``<!-- results:start -->`` and ``<!-- results:end -->`
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from .paper import beside_paper
 from .rerun import cache_state
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+PROSE_HEADING = "## Results of the `cpu` run"
+PERCENT = re.compile(r"(\d+\.\d) ?%")
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -191,6 +194,30 @@ def replace_between_markers(text: str, body: str) -> str:
     return f"{head}{START}\n{body}\n{END}{rest.split(END, 1)[1]}"
 
 
+def measured_percentages(results: Path) -> set[str]:
+    """Every percentage the CSVs under ``results`` hold, written as ``12.3%``: text cells as they
+    are, fractions (0 to 1) rounded to a tenth of a point."""
+    found: set[str] = set()
+    for file in results.glob("*.csv"):
+        for _, column in pd.read_csv(file).items():
+            values = column.dropna()
+            if pd.api.types.is_float_dtype(values):
+                found |= {f"{v:.1%}" for v in values if 0 <= v <= 1}
+            else:
+                found |= {f"{m}%" for cell in values.astype(str) for m in PERCENT.findall(cell)}
+    return found
+
+
+def unmeasured_percentages(readme: str, results: Path) -> list[str]:
+    """Percentages in the README's hand-written result prose (from its results heading to the
+    rendered tables) that no CSV under ``results`` holds: typed in, or left stale by a rerun."""
+    if PROSE_HEADING not in readme or START not in readme:
+        raise ValueError(f"the README needs the heading {PROSE_HEADING!r} and the marker {START}")
+    prose = readme.split(PROSE_HEADING, 1)[1].split(START, 1)[0]
+    measured = measured_percentages(results)
+    return [f"{m}%" for m in PERCENT.findall(prose) if f"{m}%" not in measured]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default="results", type=Path)
@@ -202,7 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.readme is None:
         print(body)
     else:
-        atomic_write(args.readme, replace_between_markers(args.readme.read_text(), body).encode())
+        text = replace_between_markers(args.readme.read_text(), body)
+        atomic_write(args.readme, text.encode())
+        stale = unmeasured_percentages(text, args.results)
+        if stale:
+            print(f"{args.readme}: the prose above the tables cites {', '.join(stale)}, which no CSV "
+                  f"under {args.results}/ holds: update the prose to this run's numbers", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from reconstruction_defense.report import END, START, main_command_section, render, replace_between_markers
+from reconstruction_defense.report import (END, PROSE_HEADING, START, main_command_section, render,
+                                          replace_between_markers, unmeasured_percentages)
 from reconstruction_defense.rerun import main, notebooks_in, record_time
 
 
@@ -97,3 +98,12 @@ def test_main_command_table_is_rendered_beside_table_1_from_its_csv():
     assert len(rows) == table.attack.nunique() == 5
     clean = table[(table.attack == "clean") & (table.defense == "none")].iloc[0]
     assert rows[0].startswith(f"| clean | - | {clean.accuracy:.1%} [{clean.ci_low:.1%}, {clean.ci_high:.1%}] | 99% |")
+
+
+def test_readme_prose_cites_only_percentages_the_results_hold(tmp_path):
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    assert unmeasured_percentages(readme, root / "results") == []
+    pd.DataFrame({"accuracy": [0.941], "cell": ["61.4% [58.3%, 64.4%]"]}).to_csv(tmp_path / "t.csv", index=False)
+    prose = f"{PROSE_HEADING}\nholds 94.1 % here, 58.3% there, 94.2 % typed, 95 % intervals\n{START}\n12.5%\n"
+    assert unmeasured_percentages(prose, tmp_path) == ["94.2%"]
