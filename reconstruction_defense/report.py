@@ -3,7 +3,9 @@
     python -m reconstruction_defense.report --results results --readme README.md
 
 Replaces the text between ``<!-- results:start -->`` and ``<!-- results:end -->`` in the README
-(or prints it without ``--readme``).
+(or prints it without ``--readme``). The hand-written prose above those tables is checked too:
+a percentage in it that no CSV holds is named and the command exits 1, so a rerun that changes
+a number cannot leave the prose quoting the old one.
 """
 from __future__ import annotations
 
