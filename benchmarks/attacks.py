@@ -24,7 +24,7 @@ from reconstruction_defense.attacks import AttackParams, run_attack
 from reconstruction_defense.data import load_dataset
 from reconstruction_defense.evaluate import predict
 from reconstruction_defense.profiles import get_profile
-from reconstruction_defense.study import trained_classifier
+from reconstruction_defense.zoo import trained_classifier
 
 # (attack, implementation, registry name, iterations per run, extra params). C&W at equal total
 # iterations: ours 50 per binary-search step x 3 steps, torchattacks' 150 at one fixed c.
@@ -62,10 +62,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/benchmark_attacks.csv"))
     args = parser.parse_args()
     profile = get_profile("cpu")
-    base = AttackParams(cw_lr=profile.cw_lr, cw_search_steps=profile.cw_search_steps)
+    base = AttackParams(cw_lr=profile.attacks.cw_lr, cw_search_steps=profile.attacks.cw_search_steps)
     rows = []
     for dataset, arch, n in [("mnist", "lenet", 1000), ("cifar10", "resnet20", 500)]:
-        train = load_dataset(dataset, "train", n=profile.n_train, seed=profile.seed)
+        train = load_dataset(dataset, "train", n=profile.data.n_train, seed=profile.seed)
         test = load_dataset(dataset, "test", n=n, seed=profile.seed)
         model = trained_classifier(arch, train, profile, args.workdir)
         for attack, impl, name, steps, extra in VARIANTS:

@@ -65,13 +65,13 @@ def workloads(dataset: str) -> dict[str, tuple[Callable[[], nn.Module], int, Cal
 
     def classifier() -> nn.Module:
         torch.manual_seed(0)
-        return build_classifier(profile.classifier, info)
+        return build_classifier(profile.classifier.arch, info)
 
     def pipeline() -> nn.Module:
         cfg = profile.restorer
         restorer = Restorer(info.channels, cfg.n_blocks, cfg.n_feats, cfg.res_scale)
         return bpda_pipeline(ReconstructionDefense(restorer, recipe_for(dataset).k), classifier().eval())
-    return {"training step (classifier)": (lambda: classifier().train(), profile.batch_size, train_step),
+    return {"training step (classifier)": (lambda: classifier().train(), profile.classifier.batch_size, train_step),
             "attack step, bare classifier": (lambda: classifier().eval(), REFERENCE_ATTACK_BATCH, input_gradient_step),
             "attack step through BPDA pipeline": (lambda: pipeline().eval(), REFERENCE_ATTACK_BATCH,
                                                   input_gradient_step)}

@@ -36,7 +36,8 @@ from reconstruction_defense.evaluate import evaluate, predict
 from reconstruction_defense.models import Restorer, build_classifier
 from reconstruction_defense.profiles import get_profile, recipe_for
 from reconstruction_defense.quantize import Quantizer
-from reconstruction_defense.study import attack_params, comparison_levels, trained_classifier
+from reconstruction_defense.experiments.comparison import comparison_levels
+from reconstruction_defense.zoo import trained_classifier
 
 
 def median_seconds(work: Callable[[], object], repeats: int) -> float:
@@ -55,7 +56,7 @@ def defense_overhead(repeats: int) -> list[dict]:
     for dataset in ("mnist", "fashion_mnist", "cifar10"):
         test = load_dataset(dataset, "test", n=1000, seed=0)
         torch.manual_seed(0)
-        classifier = build_classifier(profile.classifier, test.info).eval()
+        classifier = build_classifier(profile.classifier.arch, test.info).eval()
         cfg = profile.restorer
         defense = ReconstructionDefense(Restorer(test.info.channels, cfg.n_blocks, cfg.n_feats,
                                                  cfg.res_scale), recipe_for(dataset).k).eval()
@@ -72,7 +73,7 @@ def defense_overhead(repeats: int) -> list[dict]:
 
 def cache_benefit(repeats: int, workdir: Path) -> list[dict]:
     profile = get_profile("cpu")
-    train = load_dataset("fashion_mnist", "train", n=profile.n_train, seed=profile.seed)
+    train = load_dataset("fashion_mnist", "train", n=profile.data.n_train, seed=profile.seed)
     test = load_dataset("fashion_mnist", "test", n=200, seed=profile.seed)
     classifier = trained_classifier("lenet", train, profile, workdir)
     k = recipe_for("fashion_mnist").k
@@ -82,7 +83,7 @@ def cache_benefit(repeats: int, workdir: Path) -> list[dict]:
                 "Feature Squeezing": FeatureSqueezing(bits=2, window=2),
                 "ComDefend": ComDefend(1).eval(), "JPEG": JPEGCompression(75)}
     attacks = comparison_levels(profile, "fashion_mnist")[1]
-    params = attack_params(profile)
+    params = profile.attacks
 
     def score(per_defense: bool, cache: Path | None) -> None:
         groups = [{n: d} for n, d in defenses.items()] if per_defense else [defenses]

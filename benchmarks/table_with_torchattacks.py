@@ -16,7 +16,7 @@ from pathlib import Path
 from reconstruction_defense.data import load_dataset
 from reconstruction_defense.evaluate import evaluate
 from reconstruction_defense.profiles import get_profile
-from reconstruction_defense.study import attack_params, trained_classifier, trained_defense
+from reconstruction_defense.zoo import trained_classifier, trained_defense
 
 
 def main() -> None:
@@ -26,16 +26,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/table_mnist_cpu_torchattacks.csv"))
     args = parser.parse_args()
     profile = get_profile("cpu")
-    train = load_dataset("mnist", "train", n=profile.n_train, seed=profile.seed)
-    full = load_dataset("mnist", "test", n=profile.n_test, seed=profile.seed)
+    train = load_dataset("mnist", "train", n=profile.data.n_train, seed=profile.seed)
+    full = load_dataset("mnist", "test", n=profile.data.n_test, seed=profile.seed)
     test = full.head(args.n)
-    classifier = trained_classifier(profile.classifier, train, profile, args.workdir)
-    restorer_train = load_dataset("mnist", "train", n=profile.restorer_n_train, seed=profile.seed + 1)
+    classifier = trained_classifier(profile.classifier.arch, train, profile, args.workdir)
+    restorer_train = load_dataset("mnist", "train", n=profile.restorer.n_train, seed=profile.seed + 1)
     defense = trained_defense(classifier, restorer_train, profile, args.workdir)
-    params = attack_params(profile)
-    total_cw = profile.cw_steps * params.cw_search_steps
-    attacks = [("deepfool", profile.deepfool_steps), ("deepfool_ta", profile.deepfool_steps),
-               ("cw", profile.cw_steps), ("cw_ta", total_cw)]
+    params = profile.attacks
+    total_cw = profile.sweeps.cw_steps * params.cw_search_steps
+    steps = profile.sweeps
+    attacks = [("deepfool", steps.deepfool_steps), ("deepfool_ta", steps.deepfool_steps),
+               ("cw", steps.cw_steps), ("cw_ta", total_cw)]
     table = evaluate(classifier, test, attacks, {"none": None, "defense": defense}, params=params,
                      cache_dir=args.workdir / "adversarial", seed=profile.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)

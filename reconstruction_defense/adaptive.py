@@ -4,28 +4,30 @@ al. 2019, "On Evaluating Adversarial Robustness"), beside the paper's defense-bl
 The attacker sees quantizer, restorer and classifier. Rounding has a zero gradient almost
 everywhere, so gradient attacks go through BPDA: the quantizer's straight-through mode (forward
 = rounding, backward = identity). Robust accuracy per image is the minimum over every attack run.
+Tables hold attack keys (``"pgd"``, ``"apgd_ce (cascade)"``) beside the row labels of transfers
+and the worst case; :func:`~reconstruction_defense.attacks.display_name` shows them.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .attacks import ATTACKS, AttackParams
+from .attacks import AttackParams
 from .data import ImageSet
 from .defense import Defended, ReconstructionDefense
 from .evaluate import adversarial_examples, predict, wilson_interval
-from .models.classifiers import DISPLAY
-from .profiles import Profile, recipe_for
-from .study import attack_params, prepare, trained_classifier, transfer_archs
+from .profiles import recipe_for
 
-EVERY_IMAGE = ("fgsm", "pgd")  # run on every image: their own accuracies are checked
+ATTACKS_ON_ALL_IMAGES = ("fgsm", "pgd")  # not cascaded: their own accuracies are checked
 
 
 def cascade_label(attack: str) -> str:
-    """Row name of a cascaded attack: its accuracy is the running worst case once it has run."""
+    """Row label of a cascaded attack (its key, or a transfer's name): its accuracy is the running
+    worst case once it has run."""
     return f"{attack} (cascade)"
 
 
@@ -41,6 +43,24 @@ def _row(test: ImageSet, model: str, threat: str, attack: str, eps: float, corre
     lo, hi = wilson_interval(hits, len(correct))
     return {"dataset": test.info.display_name, "model": model, "threat": threat, "attack": attack,
             "eps": eps, "accuracy": hits / len(correct), "n": len(correct), "ci_low": lo, "ci_high": hi}
+
+
+def _survival_at(test: ImageSet, eps: float, params: AttackParams, seed: int
+                 ) -> Callable[..., Tensor]:
+    """``survives(model, attack, folder, target, todo=None)`` at ``eps``: which of ``test``'s
+    images ``target`` still classifies right after ``attack`` made on ``model`` (cached under
+    ``folder``; attacked: only the ``todo`` ones, the others count as already lost)."""
+    x, y = test.images, test.labels
+
+    def survives(model: nn.Module, attack: str, folder: Path, target: nn.Module,
+                 todo: Tensor | None = None) -> Tensor:
+        todo = torch.ones_like(y, dtype=torch.bool) if todo is None else todo
+        correct = torch.zeros_like(todo)
+        if todo.any():
+            adv = adversarial_examples(model, x[todo], y[todo], attack, eps, params, folder, seed)
+            correct[todo] = predict(target, adv) == y[todo]
+        return correct
+    return survives
 
 
 def adaptive_table(classifier: nn.Module, defense: ReconstructionDefense, test: ImageSet,
@@ -66,32 +86,23 @@ def adaptive_table(classifier: nn.Module, defense: ReconstructionDefense, test: 
     rows = [_row(test, model_name, t, "clean", 0.0, predict(m, x) == y)
             for t, m in (("undefended", classifier), ("paper", pipeline), ("adaptive", pipeline))]
     for eps in (e for e in eps_grid if e > 0):
-        def survives(model: nn.Module, attack: str, folder: Path, target: nn.Module,
-                     todo: Tensor | None = None) -> Tensor:
-            """Which images ``target`` still classifies right after ``attack`` made on ``model``
-            (attacked: only the ``todo`` ones; the others count as already lost)."""
-            todo = torch.ones_like(y, dtype=torch.bool) if todo is None else todo
-            correct = torch.zeros_like(todo)
-            if todo.any():
-                adv = adversarial_examples(model, x[todo], y[todo], attack, eps, params, folder, seed)
-                correct[todo] = predict(target, adv) == y[todo]
-            return correct
+        survives = _survival_at(test, eps, params, seed)
         robust = survives(classifier, "bim", cache_dir, pipeline)
-        rows.append(_row(test, model_name, "paper", "BIM", eps, robust))
+        rows.append(_row(test, model_name, "paper", "bim", eps, robust))
         bare_robust = torch.ones_like(robust)
-        for attack in EVERY_IMAGE:
+        for attack in ATTACKS_ON_ALL_IMAGES:
             bare = survives(classifier, attack, cache_dir, classifier)
-            rows.append(_row(test, model_name, "undefended", ATTACKS[attack].display, eps, bare))
+            rows.append(_row(test, model_name, "undefended", attack, eps, bare))
             bare_robust &= bare
             correct = survives(pipeline, attack, cache, pipeline)
-            rows.append(_row(test, model_name, "adaptive", ATTACKS[attack].display, eps, correct))
+            rows.append(_row(test, model_name, "adaptive", attack, eps, correct))
             robust &= correct
         robust &= survives(classifier, "pgd", cache_dir, pipeline)
         rows.append(_row(test, model_name, "adaptive", "transfer from bare classifier", eps, robust))
-        cascade = [(ATTACKS[a].display, pipeline, a) for a in ("apgd_ce", "apgd_dlr")]
+        cascade = [(a, pipeline, a) for a in ("apgd_ce", "apgd_dlr")]
         if surrogate is not None:
             cascade.append(("transfer from surrogate", bpda_pipeline(defense, surrogate), "pgd"))
-        cascade.append((ATTACKS["square"].display, pipeline, "square"))  # gradient-free, last
+        cascade.append(("square", pipeline, "square"))  # gradient-free, last
         for label, source, attack in cascade:
             if source is pipeline:  # the same attack on the bare classifier: the baseline
                 bare_robust &= survives(classifier, attack, cache_dir, classifier, bare_robust)
@@ -126,7 +137,7 @@ def l2_table(classifier: nn.Module, defense: ReconstructionDefense, test: ImageS
         median = float(needed[clean_right].median()) if clean_right.any() else float("nan")
         needed[~clean_right] = 0.0
         for r in radii:
-            row = _row(test, model_name, threat, ATTACKS["cw"].display, 0.0, needed > r)
+            row = _row(test, model_name, threat, "cw", 0.0, needed > r)
             del row["eps"]
             rows.append({**row, "l2": r, "median_l2": median})
     return pd.DataFrame(rows)
@@ -154,20 +165,20 @@ def sanity_checks(table: pd.DataFrame, doubled: pd.DataFrame | None = None,
          all(b <= a + tolerance for a, b in zip(worst, worst[1:])),
          " > ".join(f"{w:.1%}" for w in worst)),
         ("iterative attacks at least as strong as single-step (PGD <= FGSM)",
-         all(adaptive["PGD", e] <= adaptive["FGSM", e] + tolerance for e in eps),
-         ", ".join(f"eps {e:g}: PGD {adaptive['PGD', e]:.1%} vs FGSM {adaptive['FGSM', e]:.1%}" for e in eps)),
+         all(adaptive["pgd", e] <= adaptive["fgsm", e] + tolerance for e in eps),
+         ", ".join(f"eps {e:g}: PGD {adaptive['pgd', e]:.1%} vs FGSM {adaptive['fgsm', e]:.1%}" for e in eps)),
         ("gradient-free attack finds < 5 points the gradient attacks missed (else masking)",
          all(square_gain(e) < 0.05 for e in eps),
          ", ".join(f"eps {e:g}: Square, last in the cascade, removes {square_gain(e):.1%}" for e in eps)),
     ]
     if doubled is not None:
         twice = doubled.set_index("eps").accuracy if len(doubled) else pd.Series(dtype=float)
-        change = max((abs(twice[e] - adaptive["PGD", e]) for e in twice.index), default=0.0)
+        change = max((abs(twice[e] - adaptive["pgd", e]) for e in twice.index), default=0.0)
         one_image = 1 / table.n.iloc[0]  # below 100 images, one image is more than a point
         checks.append((f"doubling PGD steps and restarts changes accuracy by < {convergence_tolerance:.0%}",
                        change < max(convergence_tolerance, one_image + 1e-9),
                        f"largest change {change:.1%}; " + ", ".join(
-                           f"eps {e:g}: PGD {adaptive['PGD', e]:.1%}, doubled {twice[e]:.1%}, "
+                           f"eps {e:g}: PGD {adaptive['pgd', e]:.1%}, doubled {twice[e]:.1%}, "
                            f"worst case {adaptive['worst case', e]:.1%}" for e in twice.index)
                        if len(twice) else "not needed: no eps leaves more than 5% robust"))
     return pd.DataFrame(checks, columns=["check", "passed", "detail"])
@@ -184,55 +195,8 @@ def doubled_pgd(classifier: nn.Module, defense: ReconstructionDefense, test: Ima
     for eps in (e for e in eps_grid if e > 0):
         adv = adversarial_examples(pipeline, test.images, test.labels, "pgd", eps, stronger,
                                    Path(cache_dir) / f"bpda-k{defense.quantizer.k}", seed)
-        rows.append(_row(test, "", "adaptive", "PGD x2", eps, predict(pipeline, adv) == test.labels))
+        rows.append(_row(test, "", "adaptive", "pgd x2", eps, predict(pipeline, adv) == test.labels))
     return pd.DataFrame(rows)
-
-
-def evaluate_dataset(dataset: str, profile: Profile, data_root: str | None = None,
-                     workdir: Path = Path("runs")) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Notebook 06's step for one dataset: the classifier and defense of notebook 02, a surrogate
-    (the last classifier of the dataset's Tables 1-3, trained independently in notebook 04), the
-    :func:`adaptive_table` on the first ``adaptive_n_test`` test images over the profile's
-    adaptive eps grid, and its :func:`sanity_checks`, with the doubled-PGD convergence check at
-    every eps where more than 5% of the images survive (elsewhere there is nothing to doubt)."""
-    setup = prepare(dataset, profile, data_root, workdir)
-    test = setup.test.head(profile.adaptive_n_test)
-    # another architecture, preferably one notebook 04 already trained for this dataset
-    surrogate_arch = [a for a in (*profile.transfer_classifiers, *transfer_archs(profile, dataset))
-                      if a != profile.classifier][-1]
-    surrogate = trained_classifier(surrogate_arch, setup.train, profile, workdir)
-    eps, params, cache = profile.adaptive_eps_grid(dataset), attack_params(profile), Path(workdir) / "adversarial"
-    table = adaptive_table(setup.classifier, setup.defense, test, [0.0, *eps], params, cache,
-                           profile.seed, surrogate, DISPLAY[setup.classifier.arch])
-    worst = table[(table.threat == "adaptive") & (table.attack == "worst case")].set_index("eps").accuracy
-    doubtful = [e for e in eps if worst[e] > 0.05]  # where robustness is claimed, so convergence matters
-    doubled = doubled_pgd(setup.classifier, setup.defense, test, doubtful, params, cache, profile.seed)
-    checks = sanity_checks(table, doubled, convergence_tolerance=profile.convergence_tolerance)
-    return table, checks.assign(dataset=test.info.display_name)
-
-
-def evaluate_l2(dataset: str, profile: Profile, data_root: str | None = None,
-                workdir: Path = Path("runs")) -> pd.DataFrame:
-    """Notebook 06's L2 step for one dataset: :func:`l2_table` on the first ``adaptive_cw_n_test``
-    test images, C&W with the profile's ``cw_steps``, at the dataset's L2 radii."""
-    setup = prepare(dataset, profile, data_root, workdir)
-    return l2_table(setup.classifier, setup.defense, setup.test.head(profile.adaptive_cw_n_test),
-                    profile.cw_steps, recipe_for(dataset).l2_radii, attack_params(profile),
-                    Path(workdir) / "adversarial", profile.seed, DISPLAY[setup.classifier.arch])
-
-
-def adversarial_training_table(dataset: str, profile: Profile, data_root: str | None = None,
-                               workdir: Path = Path("runs")) -> pd.DataFrame:
-    """Defense + adversarial training: the dataset's restorer in front of the classifier
-    adversarially trained with BIM at the dataset's largest eps (Table 4's "Adversarial BIM",
-    Kurakin et al. 2017), under the same threats as :func:`adaptive_table` (no surrogate)."""
-    setup = prepare(dataset, profile, data_root, workdir)
-    recipe = recipe_for(dataset)
-    robust = trained_classifier(profile.classifier, setup.train, profile, workdir, ("bim", recipe.max_eps))
-    name = f"{DISPLAY[robust.arch]}, adv. trained (BIM, eps {recipe.max_eps:g})"
-    return adaptive_table(robust, setup.defense, setup.test.head(profile.adaptive_n_test),
-                          [0.0, *profile.adaptive_eps_grid(dataset)], attack_params(profile),
-                          Path(workdir) / "adversarial", profile.seed, model_name=name)
 
 
 def verdict(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
@@ -244,7 +208,7 @@ def verdict(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
     for label, eps in (("paper's eps", recipe.table_eps), ("field's eps", recipe.field_eps)):
         at = table[(table.eps - eps).abs() < 1e-6]  # the grid rounds eps to 6 decimals
         for threat, attack, name in (("undefended", "worst case", "no defense"),
-                                     ("paper", "BIM", "defense, paper's protocol"),
+                                     ("paper", "bim", "defense, paper's protocol"),
                                      ("adaptive", "worst case", "defense, adaptive attacks")):
             r = at[(at.threat == threat) & (at.attack == attack)].iloc[0]
             rows.append({"dataset": r.dataset, "model": r.model, "budget": f"{label} {eps:g}",

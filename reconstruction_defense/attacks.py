@@ -1,9 +1,11 @@
 """Attack registry: FGSM, BIM (strength = eps, L-inf), DeepFool, C&W-L2 (strength = iterations);
 for the adaptive evaluation also PGD, APGD-CE/DLR and Square (strength = eps, L-inf).
 
-``deepfool`` and ``cw`` are our batched implementations; ``deepfool_ta`` and ``cw_ta`` are
-torchattacks 3.5.1's, kept as test oracles and benchmark references. Every attack takes images in
-[0, 1] and a model returning logits, and leaves the model exactly as it found it.
+``deepfool`` and ``cw`` are our batched implementations (:mod:`.minimal_attacks`); ``deepfool_ta``
+and ``cw_ta`` are torchattacks 3.5.1's, kept as test oracles and benchmark references. Every
+attack takes images in [0, 1] and a model returning logits, and leaves the model exactly as it
+found it. Tables hold an attack's key (``"cw"``); its display name (``"C&W-L2"``) is applied only
+where a table or figure is rendered (:func:`display_name`).
 """
 from __future__ import annotations
 
@@ -16,11 +18,13 @@ import torchattacks
 from torch import Tensor, nn
 
 from .data import check_images
+from .minimal_attacks import cw, cw_torchattacks, deepfool, deepfool_torchattacks
 
 
 @dataclass(frozen=True)
 class AttackParams:
-    """Knobs other than the strength; the defaults are the ``cpu`` profile's."""
+    """Knobs other than the strength. The defaults are the budgets we run on 2 cores (the ``cpu``
+    profile uses them as they are); the ``paper`` profile raises PGD/APGD/Square to Croce & Hein's."""
 
     bim_steps: int = 10
     overshoot: float = 0.02  # DeepFool, as in Moosavi-Dezfooli et al. 2016
@@ -96,113 +100,17 @@ def _predicts(model: nn.Module, x: Tensor) -> Tensor:
     return model(x).argmax(1)
 
 
-def deepfool_torchattacks(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> Tensor:
-    """torchattacks' per-image DeepFool: the reference our batched version is tested against."""
-    return _originals_where_failed(model, x, y, torchattacks.DeepFool(model, steps=steps,
-                                                                      overshoot=p.overshoot)(x, y))
-
-
-def cw_torchattacks(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> Tensor:
-    """torchattacks' C&W-L2: one fixed c, no binary search (the reference for ours)."""
-    attack = torchattacks.CW(model, c=p.cw_c, kappa=p.cw_kappa, steps=steps, lr=p.cw_lr)
-    return _originals_where_failed(model, x, y, attack(x, y))
-
-
-def _originals_where_failed(model: nn.Module, x: Tensor, y: Tensor, adv: Tensor) -> Tensor:
-    with torch.no_grad():
-        fooled = model(adv).argmax(1) != y
-    return torch.where(fooled.view(-1, 1, 1, 1), adv, x)
-
-
-def deepfool(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> Tensor:
-    """Batched DeepFool-L2 (Moosavi-Dezfooli et al. 2016, Alg. 2) with at most ``steps`` steps.
-
-    Each step linearizes the classifier around the current point for the whole batch at once:
-    one backward pass per candidate class k (the gradient of f_k - f_y), not per image. The
-    candidates are the ``deepfool_candidates`` highest-scoring wrong classes (all of them by
-    default; the authors' code has the same knob, ``num_classes``). Every still-correct image
-    adds the step to its nearest linearized boundary to its total perturbation r and becomes
-    clip(x + (1 + overshoot) r, 0, 1), as in the authors' code: overshooting the total, not
-    each step, lets the iteration cross a boundary when clipping blocks part of a step.
-    An image freezes as soon as its label flips; inputs already misclassified are returned
-    unchanged, and so are images the attack fails on.
-    """
-    r_tot = torch.zeros_like(x)
-    adv = x.clone()
-    active = torch.nonzero(model(x).argmax(1) == y).flatten()
-    for _ in range(steps):
-        if active.numel() == 0:
-            break
-        xa = adv[active].clone().requires_grad_(True)
-        logits = model(xa)
-        ya = y[active]
-        still = logits.argmax(1) == ya
-        if not still.any():
-            break
-        n_cand = min(p.deepfool_candidates or logits.shape[1], logits.shape[1]) - 1
-        cand = logits.detach().scatter(1, ya[:, None], float("-inf")).topk(n_cand, dim=1).indices
-        diffs = logits.gather(1, cand) - logits.gather(1, ya[:, None])  # f_k - f_y, (B, n_cand)
-        w = torch.stack([torch.autograd.grad(diffs[:, j].sum(), xa, retain_graph=j < n_cand - 1)[0]
-                         for j in range(n_cand)], 1)[still]  # (B, n_cand, C, H, W)
-        f, active = diffs.detach()[still], active[still]
-        w_norm = w.flatten(2).norm(dim=2).clamp_min(1e-12)
-        nearest = (f.abs() / w_norm).argmin(1)
-        rows = torch.arange(len(active))
-        scale = (f[rows, nearest].abs() + 1e-4) / w_norm[rows, nearest] ** 2
-        r_tot[active] += scale.view(-1, 1, 1, 1) * w[rows, nearest]
-        adv[active] = (x[active] + (1 + p.overshoot) * r_tot[active]).clamp(0, 1)
-    return _originals_where_failed(model, x, y, adv)
-
-
-def cw(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> Tensor:
-    """Untargeted C&W-L2 (Carlini & Wagner 2017; eq. 3 of the paper) with a binary search over c.
-
-    Change of variables x' = (tanh(w) + 1) / 2, Adam on ||x' - x||^2 + c * max(Z_y - max_{i!=y} Z_i,
-    -kappa); ``steps`` Adam iterations per search step, ``cw_search_steps`` search steps, c
-    per image: halved towards the last success, times 10 while it never succeeded. Keeps per image
-    the smallest-L2 successful example; images never fooled are returned unchanged.
-    """
-    n = len(x)
-    w0 = torch.atanh((2 * x - 1).clamp(-1 + 1e-6, 1 - 1e-6))
-    c = torch.full((n,), p.cw_c)
-    lower, upper = torch.zeros(n), torch.full((n,), float("inf"))
-    best_l2, best = torch.full((n,), float("inf")), x.clone()
-    onehot = nn.functional.one_hot(y, model(x[:1]).shape[1]).bool()
-    for _ in range(p.cw_search_steps):
-        w = w0.clone().requires_grad_(True)
-        opt = torch.optim.Adam([w], lr=p.cw_lr)
-        found = torch.zeros(n, dtype=torch.bool)
-        for _ in range(steps):
-            xa = (torch.tanh(w) + 1) / 2
-            logits = model(xa)
-            real = logits[onehot]
-            other = logits.masked_fill(onehot, float("-inf")).amax(1)
-            l2 = (xa - x).flatten(1).pow(2).sum(1)
-            loss = l2.sum() + (c * (real - other + p.cw_kappa).clamp_min(0)).sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                success = (other - real >= p.cw_kappa) & (logits.argmax(1) != y)
-                better = success & (l2 < best_l2)
-                best_l2 = torch.where(better, l2, best_l2)
-                best[better] = xa[better].detach()
-                found |= success
-        upper = torch.where(found, torch.minimum(upper, c), upper)
-        lower = torch.where(found, lower, torch.maximum(lower, c))
-        c = torch.where(upper < float("inf"), (lower + upper) / 2, c * 10)
-    return best
-
-
 @dataclass(frozen=True)
 class AttackInfo:
-    """A registered attack: its function, what its strength means, its display name and the
-    :class:`AttackParams` fields it reads (only those key its cached results)."""
+    """A registered attack: its function, what its strength means, its display name, the
+    :class:`AttackParams` fields it reads and its code version (fields and version key its cached
+    results: bump ``version`` by hand whenever the attack's behaviour changes)."""
 
     fn: Callable[[nn.Module, Tensor, Tensor, float, AttackParams], Tensor]
     strength: str  # "eps" or "iterations"
     display: str
     uses: tuple[str, ...] = ()
+    version: int = 1
 
 
 _DEEPFOOL = ("overshoot", "deepfool_candidates")
@@ -221,10 +129,27 @@ ATTACKS: dict[str, AttackInfo] = {
 }
 
 
+PAPER_ATTACKS = ("fgsm", "bim", "deepfool", "cw")  # the paper's four, in its tables' order
+
+
+def display_name(label: str) -> str:
+    """How a table's attack label is shown: the registered display name for an attack key, also
+    inside a cascade label (``"apgd_ce (cascade)"`` -> ``"APGD-CE (cascade)"``); any other label
+    (``"clean"``, ``"worst case"``) as it is."""
+    key, sep, rest = label.partition(" ")
+    return ATTACKS[key].display + sep + rest if key in ATTACKS else label
+
+
 def params_used(name: str, params: AttackParams) -> dict:
     """The fields of ``params`` that attack ``name`` reads, plus the batch size (random starts and
     Square's sampling depend on how the images are batched)."""
     return {f: getattr(params, f) for f in (*ATTACKS[name].uses, "batch_size")}
+
+
+def attack_code_version(name: str) -> str:
+    """What the code that makes attack ``name``'s examples is: its own version and the torch and
+    torchattacks versions (part of every cached adversarial set's key)."""
+    return f"{name} v{ATTACKS[name].version}, torch {torch.__version__}, torchattacks {torchattacks.__version__}"
 
 
 def check_strength(name: str, strength: float) -> None:

@@ -5,11 +5,8 @@ all three, so a torn, corrupt or foreign checkpoint is an error, never a silent 
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,47 +14,13 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from .outputs import atomic_write
+
 FORMAT = 1
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint exists but cannot be used; the message names the file and the fix."""
-
-
-class OutputError(OSError):
-    """A result or checkpoint cannot be written; the message names the file and the fix."""
-
-
-def _output_fix(path: Path, err: OSError) -> str:
-    if err.errno == errno.ENOSPC:
-        return f"free space on the disk that holds {path.parent}, then run again"
-    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (f"make {path.parent} writable, or point the output folder elsewhere "
-                "(workdir / results_dir / figures_dir, or --workdir / --results)")
-    return f"check that {path.parent} is a writable folder"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never a half-written file,
-    and a failed write (read-only folder, full disk) leaves any earlier ``path`` as it was."""
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException as err:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError) and not isinstance(err, OutputError):
-            raise OutputError(err.errno, f"cannot write {path}: {err.strerror or err}; "
-                              f"{_output_fix(path, err)}") from None
-        raise
 
 
 def config_key(config: dict[str, Any]) -> str:

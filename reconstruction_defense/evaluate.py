@@ -14,8 +14,8 @@ from safetensors.torch import save as st_save
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .attacks import ATTACKS, AttackParams, check_strength, params_used, run_attack
-from .checkpoints import atomic_write
+from .attacks import AttackParams, attack_code_version, check_strength, params_used, run_attack
+from .outputs import atomic_write
 from .data import ImageSet, check_images
 
 COLUMNS = ["dataset", "model", "defense", "attack", "strength", "accuracy", "n", "ci_low", "ci_high"]
@@ -62,7 +62,8 @@ def adversarial_examples(classifier: nn.Module, images: Tensor, labels: Tensor, 
         return run_attack(attack, classifier, images, labels, strength, params, seed)
     key = hashlib.sha256(repr((model_digest(classifier), attack, float(strength),
                                sorted(params_used(attack, params).items()), seed,
-                               tensor_digest(images, labels))).encode()).hexdigest()[:24]
+                               tensor_digest(images, labels), attack_code_version(attack)
+                               )).encode()).hexdigest()[:24]
     file = Path(cache_dir) / f"{attack}-{strength:g}-{key}.safetensors"
     if file.exists():
         try:
@@ -83,7 +84,8 @@ def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str,
     ``attacks`` is a list of (name, strength); ``("clean", 0)`` scores the clean images.
     ``defenses`` maps a display name to a preprocessing module (``None`` = no defense). Every
     defense is scored on the same adversarial set, made against the bare classifier.
-    Returns one row per (defense, attack, strength) with the 95% Wilson interval.
+    Returns one row per (defense, attack, strength) with the 95% Wilson interval; ``attack``
+    holds the attack's key (``"fgsm"``, ``"clean"``).
     """
     check_images(test.images, "test images")
     defenses = {"none": None} if defenses is None else dict(defenses)
@@ -100,8 +102,7 @@ def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str,
             correct = int((predict(classifier, inputs) == test.labels).sum())
             lo, hi = wilson_interval(correct, len(test))
             rows.append([test.info.display_name, model_name or getattr(classifier, "arch", "model"),
-                         defense_name, ATTACKS[name].display if name in ATTACKS else "clean",
-                         strength, correct / len(test), len(test), lo, hi])
+                         defense_name, name, strength, correct / len(test), len(test), lo, hi])
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -9,10 +9,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from torch import Tensor
 
-from .checkpoints import atomic_write
-from .paper import ATTACK_KEYS, comparison_table
-
-ATTACK_ORDER = ("FGSM", "BIM", "DeepFool", "C&W-L2")
+from .attacks import ATTACKS, PAPER_ATTACKS, display_name
+from .outputs import atomic_write
+from .paper import comparison_table
 
 
 def save(fig: plt.Figure, stem: str | Path) -> list[Path]:
@@ -39,7 +38,7 @@ def pixel_depth_curves(table: pd.DataFrame, ax: plt.Axes | None = None, title: s
         grp = grp.sort_values("k")
         clean = attack == "clean"
         ax.plot(grp.k, grp.accuracy, "k--" if clean else "o-", ms=3,
-                label="clean" if clean else f"{attack} eps={strength:g}")
+                label="clean" if clean else f"{display_name(attack)} eps={strength:g}")
     ax.set(xscale="log", xlabel="k (pixel levels)", ylabel="accuracy", ylim=(0, 1.02))
     ax.set_title(title, fontsize=8)
     ax.set_xticks(sorted(data.k.unique()), [str(k) for k in sorted(data.k.unique())])
@@ -50,10 +49,10 @@ def pixel_depth_curves(table: pd.DataFrame, ax: plt.Axes | None = None, title: s
 def strength_panels(table: pd.DataFrame, title: str = "",
                     paper: dict[str, float] | None = None) -> plt.Figure:
     """Figures 6-8: accuracy vs attack strength without and with the defense, one panel per
-    attack, 95% Wilson band shaded. ``paper`` maps attack name to the paper's defended accuracy
-    at its table strength, drawn as a marker where given."""
+    attack, 95% Wilson band shaded. ``paper`` maps an attack key to the paper's defended accuracy
+    at its table strength, drawn as a line where given."""
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), sharey=True)
-    for ax, attack in zip(axes, ATTACK_ORDER):
+    for ax, attack in zip(axes, PAPER_ATTACKS):
         grp = table[table.attack == attack]
         for defense, line in grp.groupby("defense", sort=False):
             line = line.sort_values("strength")
@@ -61,8 +60,8 @@ def strength_panels(table: pd.DataFrame, title: str = "",
             ax.fill_between(line.strength, line.ci_low, line.ci_high, alpha=0.2)
         if paper and attack in paper:
             ax.axhline(paper[attack], color="grey", ls=":", lw=1, label="paper, defended (table)")
-        is_eps = attack in ("FGSM", "BIM")
-        ax.set(title=attack, xlabel="eps" if is_eps else "max iterations", ylim=(0, 1.02))
+        is_eps = ATTACKS[attack].strength == "eps"
+        ax.set(title=display_name(attack), xlabel="eps" if is_eps else "max iterations", ylim=(0, 1.02))
         if not is_eps:
             ax.set_xscale("log")
     axes[0].set_ylabel("accuracy")
@@ -98,7 +97,7 @@ def comparison_bars(table: pd.DataFrame, title: str = "") -> plt.Figure:
     with its 95% Wilson interval; the paper's value for the same cell drawn as a black dot."""
     paper = comparison_table().set_index(["method", "attack", "level"]).accuracy
     methods = list(dict.fromkeys(table.method))
-    attacks = ["clean", *ATTACK_ORDER]
+    attacks = ["clean", *PAPER_ATTACKS]
     width = 0.8 / len(methods)
     fig, axes = plt.subplots(1, 2, figsize=(13, 3.4), sharey=True)
     for level, ax in enumerate(axes):
@@ -108,11 +107,12 @@ def comparison_bars(table: pd.DataFrame, title: str = "") -> plt.Figure:
             r = rows.loc[method].reindex(attacks)
             ax.bar(xs, r.accuracy, width, yerr=[r.accuracy - r.ci_low, r.ci_high - r.accuracy],
                    capsize=2, label=method)
-            ref = [paper.get((method, ATTACK_KEYS[a], level)) for a in attacks]
+            ref = [paper.get((method, a, level)) for a in attacks]
             ax.plot(xs, [float("nan") if v is None else v for v in ref], "k.", ms=5,
                     label="paper" if m == 0 else None)
         strengths = rows.reset_index().drop_duplicates("attack").set_index("attack").strength
-        ax.set_xticks(range(len(attacks)), [a if a == "clean" else f"{a}\n{strengths[a]:g}" for a in attacks])
+        ax.set_xticks(range(len(attacks)), [a if a == "clean" else f"{display_name(a)}\n{strengths[a]:g}"
+                                            for a in attacks])
         ax.set(title=f"strength level {level}", ylim=(0, 1.02))
     axes[0].set_ylabel("accuracy")
     axes[1].legend(fontsize=7, loc="lower right")
@@ -131,7 +131,7 @@ def adaptive_curves(table: pd.DataFrame, ax: plt.Axes, paper_eps: float, title: 
         if kw.get("lw", 1.5) > 1:
             ax.fill_between(r.eps, r.ci_low, r.ci_high, alpha=0.15, color=ax.lines[-1].get_color())
     curve("undefended", "worst case", "k--", "no defense (worst case)")
-    curve("paper", "BIM", "o-", "defense, paper's protocol (BIM)")
+    curve("paper", "bim", "o-", "defense, paper's protocol (BIM)")
     for attack in table[(table.threat == "adaptive") & ~table.attack.isin(["clean", "worst case"])].attack.unique():
         curve("adaptive", attack, "-", None, lw=0.7, alpha=0.5)
     curve("adaptive", "worst case", "s-", "defense, adaptive (worst case)", lw=2)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-ATTACK_COLUMNS = ("clean", "fgsm", "bim", "deepfool", "cw")
+from .attacks import ATTACKS, PAPER_ATTACKS, display_name
+
+ATTACK_COLUMNS = ("clean", *PAPER_ATTACKS)
 
 # (table, dataset, eps, network, defense): clean, FGSM, BIM, DeepFool, CW in percent
 _TRANSFER = [
@@ -59,27 +61,25 @@ def comparison_table() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["method", "attack", "level", "accuracy"])
 
 
-ATTACK_KEYS = {"clean": "clean", "FGSM": "fgsm", "BIM": "bim", "DeepFool": "deepfool", "C&W-L2": "cw"}
-
-
 def _strength_label(attack: str, strength: float) -> str:
     if attack == "clean":
         return "-"
-    return f"eps={strength:g}" if attack in ("FGSM", "BIM") else f"{int(strength)} iterations"
+    return f"eps={strength:g}" if ATTACKS[attack].strength == "eps" else f"{int(strength)} iterations"
 
 
 def beside_paper(ours: pd.DataFrame, dataset: str, network: str) -> pd.DataFrame:
     """One row per attack: our accuracy [95% CI] without / with the defense (``ours`` holds the
-    rows of one model, defense ``none`` first) beside the paper's Table 1-3 value for ``network``."""
+    rows of one model, defense ``none`` first, attack keys) beside the paper's Table 1-3 value for
+    ``network``; attacks shown by their display names."""
     paper = transfer_tables()
     paper = paper[(paper.dataset == dataset) & (paper.network == network)]
     out = []
     for (attack, strength), grp in ours.groupby(["attack", "strength"], sort=False):
-        row = {"attack": attack, "strength": _strength_label(attack, strength)}
+        row = {"attack": display_name(attack), "strength": _strength_label(attack, strength)}
         for defended, (_, r) in enumerate(grp.iterrows()):
             label = "defense" if defended else "no defense"
             row[f"ours {label}"] = f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]"
-            match = paper[(paper.attack == ATTACK_KEYS.get(attack)) & (paper.defended == bool(defended))]
+            match = paper[(paper.attack == attack) & (paper.defended == bool(defended))]
             row[f"paper {label}"] = f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-"
         out.append(row)
     return pd.DataFrame(out)
@@ -91,9 +91,8 @@ def comparison_beside_paper(ours: pd.DataFrame) -> pd.DataFrame:
     paper = comparison_table()
     out = []
     for _, r in ours.iterrows():
-        match = paper[(paper.method == r.method) & (paper.attack == ATTACK_KEYS.get(r.attack))
-                      & (paper.level == r.level)]
-        out.append({"method": r.method, "level": r.level, "attack": r.attack,
+        match = paper[(paper.method == r.method) & (paper.attack == r.attack) & (paper.level == r.level)]
+        out.append({"method": r.method, "level": r.level, "attack": display_name(r.attack),
                     "strength": _strength_label(r.attack, r.strength),
                     "ours": f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]",
                     "paper": f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-"})

@@ -1,4 +1,5 @@
-"""One frozen config object per profile: ``smoke`` (CI), ``cpu`` (what we run and publish), ``paper``.
+"""One frozen, nested config object per profile: ``smoke`` (CI), ``cpu`` (what we run and publish),
+``paper`` (the paper's architectures and sizes).
 
 The per-dataset recipe (k, attack budgets) follows Section "Experiment" of Zhang, Xu, Pei, Yang,
 "Adversarial example defense based on image reconstruction": k = 2 on MNIST, k = 4 on
@@ -7,9 +8,12 @@ eps = 0.15, 0.05 and 0.005. The paper gives no k for CIFAR-10; 8 is our choice.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from typing import Any
 
 import torch
+
+from .attacks import AttackParams
 
 
 @dataclass(frozen=True)
@@ -32,124 +36,191 @@ RECIPES: dict[str, DatasetRecipe] = {
 DEFAULT_RECIPE = DatasetRecipe(k=8, max_eps=0.03, table_eps=0.015, field_eps=8 / 255, l2_radii=(0.25, 0.5, 1.0))
 
 
+def recipe_for(dataset: str) -> DatasetRecipe:
+    """The paper's recipe for a dataset, or a default for image folders of one's own."""
+    return RECIPES.get(dataset, DEFAULT_RECIPE)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How many images each run draws (seeded): ``None`` = the whole training split."""
+
+    n_train: int | None
+    n_test: int
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The main classifier (the paper's ResNet-50 or its stand-in) and how it is trained; the
+    transfer classifiers of Tables 1-3 are trained the same way."""
+
+    arch: str
+    epochs: int
+    lr: float = 1e-3
+    batch_size: int = 128
+    transfer: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class RestorerConfig:
-    """EDSR-style restorer size (Lim et al. 2017)."""
+    """EDSR-style restorer size (Lim et al. 2017) and the paper's training recipe (eq. 4): MSE on
+    quantized images, ``adv_fraction`` of each batch FGSM at the dataset's largest eps."""
 
+    epochs: int
+    n_train: int | None  # drawn apart from the classifier's images (seed + 1); None = all
     n_blocks: int = 8
     n_feats: int = 64
     res_scale: float = 0.1
+    lr: float = 1e-3
+    batch_size: int = 128
+    adv_fraction: float = 0.5
 
 
 @dataclass(frozen=True)
-class Profile:
-    """Every size, count and hyper-parameter of one run of the study."""
+class SweepConfig:
+    """The axes of Figures 3 and 6-8 and the iteration counts of the tables' DeepFool / C&W."""
 
-    name: str
-    n_train: int | None  # None = the whole training split
-    n_test: int
-    classifier: str  # the main classifier (the paper's ResNet-50 or its stand-in)
-    classifier_epochs: int
-    restorer: RestorerConfig
-    restorer_epochs: int
-    restorer_n_train: int | None
-    batch_size: int = 128
-    lr: float = 1e-3
-    adv_fraction: float = 0.5  # share of each restorer batch made adversarial (FGSM at max_eps)
-    bim_steps: int = 10
-    deepfool_steps: int = 50
-    cw_steps: int = 100
-    cw_c: float = 1.0
-    cw_lr: float = 0.05
-    cw_search_steps: int = 3
     k_grid: tuple[int, ...] = (2, 3, 4, 6, 8, 16, 32, 256)  # Figure 3's x axis
     eps_fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # of the dataset's max_eps
     iteration_grid: tuple[int, ...] = (1, 2, 5, 10, 20, 50)  # DeepFool / C&W, Figures 6-8
-    seed: int = 0
-    device: str = "cpu"
-    transfer_classifiers: tuple[str, ...] = field(default=())
-    comdefend_epochs: int = 3  # Table 4 baseline, trained on restorer_n_train clean images
-    comdefend_lr: float = 1e-3
-    comdefend_code_weight: float = 1e-4  # lambda of Jia et al.'s loss MSE + lambda ||code||^2
-    jpeg_quality: int = 75  # Table 4's JPEG reference point (Das et al. 2017)
-    pixelcnn_width: int = 16  # PixelDefend's density model (CPU-sized PixelCNN)
-    pixelcnn_blocks: int = 4
-    pixelcnn_epochs: int = 3  # trained on restorer_n_train clean images
-    pixelcnn_lr: float = 3e-3
-    pixeldefend_eps: float = 32 / 255  # Song et al.'s eps_defend on Fashion-MNIST
-    adaptive_n_test: int = 1000  # notebook 06
-    adaptive_cw_n_test: int = 1000  # notebook 06's C&W-L2 through BPDA (150 passes per image on cpu)
-    adaptive_eps_fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)  # of the dataset's field_eps
-    pgd_steps: int = 40
-    pgd_restarts: int = 1
-    apgd_steps: int = 100  # Croce & Hein's default
-    square_queries: int = 1000
-    # notebook 06's convergence check: PGD with doubled steps and restarts may move accuracy by less
-    convergence_tolerance: float = 0.01
-    # 250 beats 500 by 1.2-1.45x per attack step on 2 cores (benchmarks/hotspots.py): the
-    # activations of a smaller batch stay in cache
-    attack_batch_size: int = 250
+    deepfool_steps: int = 50
+    cw_steps: int = 100
 
     def eps_grid(self, dataset: str) -> list[float]:
         """FGSM/BIM budgets of the strength sweeps: fractions of the dataset's largest eps."""
         return [round(f * recipe_for(dataset).max_eps, 6) for f in self.eps_fractions]
 
-    def adaptive_eps_grid(self, dataset: str) -> list[float]:
-        """Notebook 06's budgets: the paper's table eps and fractions of the field's standard eps."""
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Table 4's trained baselines, on the restorer's share of clean training images."""
+
+    comdefend_epochs: int = 3
+    comdefend_lr: float = 1e-3
+    comdefend_code_weight: float = 1e-4  # lambda of Jia et al.'s loss MSE + lambda ||code||^2
+    jpeg_quality: int = 75  # Table 4's JPEG reference point (Das et al. 2017)
+    pixelcnn_width: int = 16  # PixelDefend's density model (CPU-sized PixelCNN)
+    pixelcnn_blocks: int = 4
+    pixelcnn_epochs: int = 3
+    pixelcnn_lr: float = 3e-3
+    pixeldefend_eps: float = 32 / 255  # Song et al.'s eps_defend on Fashion-MNIST
+    batch_size: int = 128
+
+
+@dataclass(frozen=True)
+class AdaptiveConfig:
+    """Notebooks 06-07: how many images the adaptive attacks see and at which budgets (the attack
+    budgets themselves are the profile's :class:`AttackParams`)."""
+
+    n_test: int = 1000
+    cw_n_test: int = 1000  # C&W-L2 through BPDA (cw_steps x cw_search_steps passes per image)
+    eps_fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)  # of the dataset's field_eps
+    # the convergence check: PGD with doubled steps and restarts may move accuracy by less
+    convergence_tolerance: float = 0.01
+
+    def eps_grid(self, dataset: str) -> list[float]:
+        """The adaptive budgets: the paper's table eps and fractions of the field's standard eps."""
         recipe = recipe_for(dataset)
-        return sorted({recipe.table_eps, *(round(f * recipe.field_eps, 6) for f in self.adaptive_eps_fractions)})
+        return sorted({recipe.table_eps, *(round(f * recipe.field_eps, 6) for f in self.eps_fractions)})
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every size, count and hyper-parameter of one run of the study, grouped by what reads it."""
+
+    name: str
+    data: DataConfig
+    classifier: ClassifierConfig
+    restorer: RestorerConfig
+    sweeps: SweepConfig = SweepConfig()
+    attacks: AttackParams = AttackParams()
+    baselines: BaselineConfig = BaselineConfig()
+    adaptive: AdaptiveConfig = AdaptiveConfig()
+    seed: int = 0
 
     def to_dict(self) -> dict:
-        """Plain-dict view, stored in checkpoint sidecars."""
+        """Plain nested-dict view."""
         return asdict(self)
 
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        name="smoke", n_train=5000, n_test=200, classifier="lenet", classifier_epochs=2,
-        restorer=RestorerConfig(n_blocks=2, n_feats=16), restorer_epochs=3, restorer_n_train=2000,
-        batch_size=64, lr=3e-3, bim_steps=5, deepfool_steps=20, cw_steps=50, cw_search_steps=2,
-        k_grid=(2, 4, 16), eps_fractions=(0.0, 0.5, 1.0), iteration_grid=(1, 10),
-        transfer_classifiers=("lenet", "resnet20"), pixelcnn_width=8, pixelcnn_blocks=2,
-        pixelcnn_epochs=1, pixelcnn_lr=1e-2, adaptive_n_test=50, adaptive_cw_n_test=20,
-        adaptive_eps_fractions=(1.0,),
-        pgd_steps=10, apgd_steps=10, square_queries=100,
+        name="smoke", data=DataConfig(n_train=5000, n_test=200),
+        classifier=ClassifierConfig("lenet", epochs=2, lr=3e-3, batch_size=64, transfer=("lenet", "resnet20")),
+        restorer=RestorerConfig(epochs=3, n_train=2000, n_blocks=2, n_feats=16, lr=3e-3, batch_size=64),
+        sweeps=SweepConfig(k_grid=(2, 4, 16), eps_fractions=(0.0, 0.5, 1.0), iteration_grid=(1, 10),
+                           deepfool_steps=20, cw_steps=50),
+        attacks=AttackParams(bim_steps=5, cw_search_steps=2, pgd_steps=10, apgd_steps=10, square_queries=100),
+        baselines=BaselineConfig(pixelcnn_width=8, pixelcnn_blocks=2, pixelcnn_epochs=1, pixelcnn_lr=1e-2,
+                                 batch_size=64),
         # 10-step PGD on 50 images only exercises the code; it is not expected to have converged
-        convergence_tolerance=0.1,
+        adaptive=AdaptiveConfig(n_test=50, cw_n_test=20, eps_fractions=(1.0,), convergence_tolerance=0.1),
     ),
     "cpu": Profile(
-        name="cpu", n_train=20000, n_test=1000, classifier="resnet20", classifier_epochs=3,
-        restorer=RestorerConfig(n_blocks=4, n_feats=32), restorer_epochs=3, restorer_n_train=10000,
-        cw_steps=50, iteration_grid=(1, 3, 10, 50),
-        transfer_classifiers=("lenet", "small_inception", "resnet32"),
-        # notebook 06 on 1,000 images x 3 datasets within about an hour and a half on 2 cores:
-        # the paper's and the field's eps only, shorter attacks (the doubled-PGD check guards them)
-        adaptive_eps_fractions=(1.0,), pgd_steps=20, apgd_steps=25, square_queries=200,
-        adaptive_cw_n_test=100,
+        name="cpu", data=DataConfig(n_train=20000, n_test=1000),
+        classifier=ClassifierConfig("resnet20", epochs=3, transfer=("lenet", "small_inception", "resnet32")),
+        restorer=RestorerConfig(epochs=3, n_train=10000, n_blocks=4, n_feats=32),
+        sweeps=SweepConfig(cw_steps=50, iteration_grid=(1, 3, 10, 50)),
+        # AttackParams' defaults are these budgets: notebook 06 on 1,000 images x 3 datasets within
+        # about an hour on 2 cores (shorter than Croce & Hein's; the doubled-PGD check guards them)
+        attacks=AttackParams(),
+        adaptive=AdaptiveConfig(cw_n_test=100, eps_fractions=(1.0,)),
     ),
     "paper": Profile(
-        name="paper", n_train=None, n_test=10000, classifier="resnet50", classifier_epochs=20,
-        restorer=RestorerConfig(n_blocks=16, n_feats=64), restorer_epochs=20, restorer_n_train=None,
-        device="cuda", transfer_classifiers=("lenet", "googlenet", "resnet101"),
+        name="paper", data=DataConfig(n_train=None, n_test=10000),
+        classifier=ClassifierConfig("resnet50", epochs=20, transfer=("lenet", "googlenet", "resnet101")),
+        restorer=RestorerConfig(epochs=20, n_train=None, n_blocks=16, n_feats=64),
+        attacks=AttackParams(pgd_steps=40, apgd_steps=100, square_queries=1000),  # Croce & Hein's budgets
     ),
 }
 
 
-def get_profile(name: str = "auto", **overrides) -> Profile:
-    """Return the named profile; ``auto`` is ``paper`` with CUDA, else ``cpu``. Overrides replace
-    fields; ``None`` overrides are ignored (so notebook parameters can default to the profile's)."""
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+def _nested(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``{"data.n_test": 7, "seed": 1}`` -> ``{"data": {"n_test": 7}, "seed": 1}``; ``None``
+    values are dropped (so notebook parameters can default to the profile's)."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            value = _nested(value)
+            if not value:
+                continue
+        elif value is None:
+            continue
+        head, _, rest = key.partition(".")
+        if rest:
+            value = _nested({rest: value})
+            if not value:
+                continue
+        if isinstance(out.get(head), dict) and isinstance(value, dict):
+            out[head] = {**out[head], **value}
+        else:
+            out[head] = value
+    return out
+
+
+def _apply(config: Any, overrides: dict[str, Any], where: str) -> Any:
+    valid = {f.name: f for f in fields(config)}
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown profile field(s) {[f'{where}{u}' for u in unknown]}; valid: "
+                         f"{sorted(f'{where}{v}' for v in valid)}")
+    changes = {}
+    for key, value in overrides.items():
+        current = getattr(config, key)
+        if is_dataclass(current) and isinstance(value, dict):
+            value = _apply(current, value, f"{where}{key}.")
+        changes[key] = value
+    return replace(config, **changes)
+
+
+def get_profile(name: str = "auto", **overrides: Any) -> Profile:
+    """Return the named profile; ``auto`` is ``paper`` with CUDA, else ``cpu``.
+
+    Overrides replace fields, nested or dotted: ``get_profile("smoke", seed=1, data={"n_test": 7})``
+    is ``get_profile("smoke", **{"seed": 1, "data.n_test": 7})``. ``None`` values are ignored.
+    """
     if name == "auto":
         name = "paper" if torch.cuda.is_available() else "cpu"
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; valid: {', '.join(['auto', *PROFILES])}")
-    profile = PROFILES[name]
-    unknown = set(overrides) - set(profile.to_dict())
-    if unknown:
-        raise ValueError(f"unknown profile field(s) {sorted(unknown)}; valid: {sorted(profile.to_dict())}")
-    return replace(profile, **overrides)
-
-
-def recipe_for(dataset: str) -> DatasetRecipe:
-    """The paper's recipe for a dataset, or a default for image folders of one's own."""
-    return RECIPES.get(dataset, DEFAULT_RECIPE)
+    return _apply(PROFILES[name], _nested(overrides), "")

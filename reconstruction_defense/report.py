@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .checkpoints import atomic_write
+from .attacks import display_name
+from .outputs import atomic_write, cache_state
 from .paper import beside_paper
-from .rerun import cache_state
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 PROSE_HEADING = "## Results of the `cpu` run"
@@ -93,7 +93,7 @@ def comparison_section(results: Path) -> str:
 def detection_section(results: Path) -> str:
     """Feature Squeezing's detector: share flagged, and of fooling examples the share caught."""
     det = _read(results, "table4_squeeze_detection.csv")
-    det = det.assign(flagged=det.flagged.map("{:.1%}".format),
+    det = det.assign(attack=det.attack.map(display_name), flagged=det.flagged.map("{:.1%}".format),
                      caught=[f"{d:.1%} [{lo:.1%}, {hi:.1%}] of {f}" if f else "-" for d, lo, hi, f
                              in det[["detected_of_fooled", "ci_low", "ci_high", "fooled"]].itertuples(index=False)])
     return markdown(det[["level", "attack", "strength", "n", "flagged", "caught"]])
@@ -152,7 +152,8 @@ def main_command_section(results: Path) -> str:
 def torchattacks_section(results: Path) -> str:
     """The same cached model and defense scored under our DeepFool / C&W-L2 and torchattacks'."""
     table = _read(results, "table_mnist_cpu_torchattacks.csv")
-    cells = table.assign(cell=[f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]" for r in table.itertuples()])
+    cells = table.assign(attack=table.attack.map(display_name),
+                         cell=[f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]" for r in table.itertuples()])
     wide = cells.pivot_table(index="attack", columns="defense", values="cell", aggfunc="first", sort=False)
     return markdown(wide.reset_index()[["attack", "none", "defense"]].rename(
         columns={"none": "no defense"}).assign(n=table.n.iloc[0]))

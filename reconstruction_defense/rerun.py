@@ -24,7 +24,7 @@ from typing import Iterator
 import pandas as pd
 import papermill
 
-from .checkpoints import atomic_write
+from .outputs import atomic_write, cache_state
 from .profiles import PROFILES, get_profile
 
 
@@ -35,14 +35,6 @@ def notebooks_in(folder: Path) -> list[Path]:
         raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder.resolve()}; "
                                 "run from the repository root or pass --notebooks")
     return found
-
-
-def cache_state(new_cache_files: float) -> str:
-    """``warm`` when a run made no checkpoint or attack set (it only re-scored), ``cold`` when it
-    had to make some, ``not recorded`` for rows from before the count was kept."""
-    if pd.isna(new_cache_files) or new_cache_files < 0:
-        return "not recorded"
-    return "warm" if new_cache_files == 0 else "cold"
 
 
 def record_time(file: Path, notebook: str, profile: str, seconds: float, peak_mib: float = float("nan"),

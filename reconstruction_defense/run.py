@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .checkpoints import atomic_write
 from .data import BUILTIN
+from .experiments.transfer import paper_protocol_table
+from .outputs import atomic_write
 from .paper import beside_paper
 from .profiles import PROFILES, get_profile
-from .study import paper_protocol_table, prepare
+from .zoo import train_or_load
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     profile = get_profile(args.profile)
-    print(f"[{profile.name}] {args.dataset}: classifier {profile.classifier}", flush=True)
-    setup = prepare(args.dataset, profile, args.data_root, args.workdir)
-    train, test = setup.train, setup.test
-    table = paper_protocol_table(setup.classifier, setup.defense, test, profile, args.workdir)
+    print(f"[{profile.name}] {args.dataset}: classifier {profile.classifier.arch}", flush=True)
+    models = train_or_load(args.dataset, profile, args.data_root, args.workdir)
+    train, test = models.train, models.test
+    table = paper_protocol_table(models.classifier, models.defense, test, profile, args.workdir)
     csv = args.results / f"table_{train.info.name}_{profile.name}.csv"
     atomic_write(csv, table.to_csv(index=False).encode())
     pd.set_option("display.width", 200)

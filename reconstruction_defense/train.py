@@ -104,22 +104,25 @@ def classifier_epoch(data: ImageSet, batch_size: int, seed: int,
     return epoch_fn
 
 
+def restorer_loss(restorer: nn.Module, classifier: nn.Module, clean: Tensor, labels: Tensor, k: int,
+                  eps: float, adv_fraction: float) -> Tensor:
+    """The paper's restorer objective on one batch (Section "Image reconstruction", eq. 4): the
+    first ``adv_fraction`` of ``clean`` replaced by FGSM examples at ``eps`` against the frozen
+    ``classifier``, every image quantized to ``k`` levels, restored, and compared with the clean
+    image by MSE."""
+    n_adv = int(round(adv_fraction * len(clean)))
+    x = clean.clone()
+    if n_adv:
+        x[:n_adv] = run_attack("fgsm", classifier, clean[:n_adv], labels[:n_adv], eps)
+    return F.mse_loss(restorer(quantize(x, k)), clean)
+
+
 def restorer_epoch(data: ImageSet, classifier: nn.Module, k: int, eps: float, adv_fraction: float,
                    batch_size: int, seed: int) -> EpochFn:
-    """One epoch of the paper's restorer recipe (Section "Image reconstruction", eq. 4).
-
-    Inputs: quantized FGSM examples at ``eps`` (made against the frozen ``classifier`` for a
-    fraction ``adv_fraction`` of each batch) mixed with quantized clean images; targets: the
-    clean images; loss: MSE.
-    """
+    """One epoch of :func:`restorer_loss` steps over shuffled batches of ``data``."""
     def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
         def step(idx: Tensor) -> tuple[float, int]:
-            clean, y = data.images[idx], data.labels[idx]
-            n_adv = int(round(adv_fraction * len(idx)))
-            x = clean.clone()
-            if n_adv:
-                x[:n_adv] = run_attack("fgsm", classifier, clean[:n_adv], y[:n_adv], eps)
-            loss = F.mse_loss(model(quantize(x, k)), clean)
+            loss = restorer_loss(model, classifier, data.images[idx], data.labels[idx], k, eps, adv_fraction)
             return descend(opt, loss), len(idx)
         return {"mse": _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)}
     return epoch_fn

@@ -46,7 +46,7 @@ def test_adaptive_table_verdict_and_checks_on_real_attacks(lenet, defense, mnist
     for eps in (0.15, 0.3):
         attacks = table[(table.threat == "adaptive") & (table.eps == eps) & (table.attack != "worst case")]
         assert acc["adaptive", "worst case", eps] <= attacks.accuracy.min()  # per image minimum
-        assert acc["adaptive", "worst case", eps] <= acc["paper", "BIM", eps]
+        assert acc["adaptive", "worst case", eps] <= acc["paper", "bim", eps]
         cascade = attacks[attacks.attack.str.endswith("(cascade)")].accuracy.tolist()
         assert cascade == sorted(cascade, reverse=True)  # a running worst case only falls
     assert acc["undefended", "worst case", 0.3] < 0.1
@@ -65,13 +65,13 @@ def test_adaptive_table_verdict_and_checks_on_real_attacks(lenet, defense, mnist
 
 
 def _table(square: float) -> pd.DataFrame:
-    rows = [("undefended", a, 0.3, v) for a, v in [("FGSM", 0.2), ("PGD", 0.0), ("APGD-CE (cascade)", 0.0),
-                                                   ("APGD-DLR (cascade)", 0.0), ("Square (cascade)", 0.0),
+    rows = [("undefended", a, 0.3, v) for a, v in [("fgsm", 0.2), ("pgd", 0.0), ("apgd_ce (cascade)", 0.0),
+                                                   ("apgd_dlr (cascade)", 0.0), ("square (cascade)", 0.0),
                                                    ("worst case", 0.0)]]
-    rows += [("adaptive", a, 0.3, v) for a, v in [("FGSM", 0.8), ("PGD", 0.7), ("transfer from bare classifier", 0.7),
-                                                  ("APGD-CE (cascade)", 0.7), ("APGD-DLR (cascade)", 0.69),
+    rows += [("adaptive", a, 0.3, v) for a, v in [("fgsm", 0.8), ("pgd", 0.7), ("transfer from bare classifier", 0.7),
+                                                  ("apgd_ce (cascade)", 0.7), ("apgd_dlr (cascade)", 0.69),
                                                   ("transfer from surrogate (cascade)", 0.69),
-                                                  ("Square (cascade)", square), ("worst case", square)]]
+                                                  ("square (cascade)", square), ("worst case", square)]]
     return pd.DataFrame(rows, columns=["threat", "attack", "eps", "accuracy"]).assign(n=1000)
 
 

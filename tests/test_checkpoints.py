@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from reconstruction_defense import checkpoints
+from reconstruction_defense import checkpoints, outputs
 from reconstruction_defense.checkpoints import CheckpointError
 from reconstruction_defense.data import INFOS
 from reconstruction_defense.models import build_classifier
@@ -53,13 +53,13 @@ def test_missing_or_garbled_sidecar(tmp_path):
 
 def test_failed_write_leaves_old_file_intact(tmp_path, monkeypatch):
     target = tmp_path / "table.csv"
-    checkpoints.atomic_write(target, b"old")
+    outputs.atomic_write(target, b"old")
 
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="No space"):
-        checkpoints.atomic_write(target, b"new")
+        outputs.atomic_write(target, b"new")
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["table.csv"]  # no temporary file left behind
 

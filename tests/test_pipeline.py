@@ -1,8 +1,13 @@
 """The method end to end on real MNIST at small scale: thresholds calibrated on real runs
 (LeNet 97.9 % clean; FGSM eps=0.3 about 3 %; defended FGSM about 90 %), with margins."""
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 import torch
+import torchattacks
+
+from reconstruction_defense import attacks
 
 from reconstruction_defense.attacks import AttackParams, run_attack
 from reconstruction_defense.defense import Defended
@@ -20,8 +25,8 @@ def test_defense_restores_accuracy_under_fgsm(lenet, defense, mnist_test, tmp_pa
     table = evaluate(lenet, mnist_test, [("clean", 0), ("fgsm", 0.3)],
                      {"none": None, "ours": defense}, cache_dir=tmp_path)
     acc = table.set_index(["defense", "attack"]).accuracy
-    assert acc["none", "FGSM"] < 0.2  # the attack works on the bare classifier
-    assert acc["ours", "FGSM"] > 0.8  # quantize + restore brings most of it back
+    assert acc["none", "fgsm"] < 0.2  # the attack works on the bare classifier
+    assert acc["ours", "fgsm"] > 0.8  # quantize + restore brings most of it back
     assert acc["ours", "clean"] > 0.95  # and costs little on clean images
     restored = defense(quantize(mnist_test.images[:200], 2))
     assert ((restored - mnist_test.images[:200]) ** 2).mean() < ((quantize(mnist_test.images[:200], 2)
@@ -56,6 +61,19 @@ def test_cache_key_holds_only_the_knobs_an_attack_reads(lenet, mnist_test, tmp_p
     assert len(list(tmp_path.iterdir())) == 1
     fewer = adversarial_examples(lenet, x, y, "bim", 0.1, AttackParams(bim_steps=1), tmp_path)
     assert len(list(tmp_path.iterdir())) == 2 and not torch.equal(first, fewer)
+
+
+def test_cache_key_holds_the_version_of_the_code_that_made_the_set(lenet, mnist_test, tmp_path, monkeypatch):
+    x, y = mnist_test.images[:64], mnist_test.labels[:64]
+    adversarial_examples(lenet, x, y, "fgsm", 0.1, AttackParams(), tmp_path)
+    adversarial_examples(lenet, x, y, "fgsm", 0.1, AttackParams(), tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1  # same code: read back
+    monkeypatch.setitem(attacks.ATTACKS, "fgsm", replace(attacks.ATTACKS["fgsm"], version=2))
+    adversarial_examples(lenet, x, y, "fgsm", 0.1, AttackParams(), tmp_path)
+    assert len(list(tmp_path.iterdir())) == 2  # the attack's version bumped: made anew
+    monkeypatch.setattr(torchattacks, "__version__", "9.9.9")
+    adversarial_examples(lenet, x, y, "fgsm", 0.1, AttackParams(), tmp_path)
+    assert len(list(tmp_path.iterdir())) == 3  # another torchattacks: made anew
 
 
 def test_evaluate_rejects_bad_attack(lenet, mnist_test):

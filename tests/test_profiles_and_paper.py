@@ -1,10 +1,14 @@
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from reconstruction_defense import study
+import reconstruction_defense
+
+from reconstruction_defense.experiments.comparison import comparison_levels
+from reconstruction_defense.experiments.transfer import transfer_archs
 from reconstruction_defense.paper import comparison_beside_paper, comparison_table, transfer_tables
 from reconstruction_defense.profiles import PROFILES, get_profile, recipe_for
 
@@ -14,13 +18,26 @@ PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "000_64794689
 def test_profiles():
     assert set(PROFILES) == {"smoke", "cpu", "paper"}
     assert get_profile("auto").name in ("cpu", "paper")
-    assert get_profile("smoke", n_test=7).n_test == 7
-    assert get_profile("smoke", n_test=None).n_test == PROFILES["smoke"].n_test  # None keeps the default
+    assert get_profile("smoke", data={"n_test": 7}).data.n_test == 7
+    assert get_profile("smoke", **{"data.n_test": 7, "seed": 3}).data == replace(PROFILES["smoke"].data, n_test=7)
+    assert get_profile("smoke", data={"n_test": None}, seed=None) == PROFILES["smoke"]  # None keeps the default
     with pytest.raises(ValueError, match="valid: auto, smoke, cpu, paper"):
         get_profile("gpu")
     with pytest.raises(ValueError, match="unknown profile field"):
         get_profile("cpu", epochs=3)
-    assert get_profile("paper").classifier == "resnet50"
+    with pytest.raises(ValueError, match=r"\['classifier.epoch'\]; valid: \['classifier.arch'"):
+        get_profile("cpu", classifier={"epoch": 3})
+    assert get_profile("paper").classifier.arch == "resnet50"
+
+
+def test_every_profile_field_is_read_somewhere():
+    """No dead fields: each leaf of the nested profile is read as an attribute (``.name``) by the
+    package or a notebook."""
+    package = Path(reconstruction_defense.__file__).parent
+    source = "\n".join(p.read_text() for p in [*package.rglob("*.py"), *(package.parent / "notebooks").glob("*.ipynb")])
+    leaves = {k for sub in get_profile("cpu").to_dict().values() if isinstance(sub, dict) for k in sub}
+    unread = sorted(k for k in leaves if not re.search(rf"\.{k}\b", source))
+    assert unread == []
 
 
 def test_paper_recipe():
@@ -57,23 +74,24 @@ def test_published_numbers_match_the_paper_text():
 
 def test_transfer_classifiers_follow_each_paper_table():
     cpu = get_profile("cpu")
-    assert study.transfer_archs(cpu, "mnist") == ("resnet20", "lenet", "small_inception")
-    assert study.transfer_archs(cpu, "fashion_mnist") == ("resnet20", "small_inception", "resnet32")
-    assert study.transfer_archs(cpu, "cifar10") == ("resnet20", "small_inception", "resnet32")
-    assert study.transfer_archs(cpu, "my_folder") == ("resnet20", "lenet", "small_inception", "resnet32")
+    assert transfer_archs(cpu, "mnist") == ("resnet20", "lenet", "small_inception")
+    assert transfer_archs(cpu, "fashion_mnist") == ("resnet20", "small_inception", "resnet32")
+    assert transfer_archs(cpu, "cifar10") == ("resnet20", "small_inception", "resnet32")
+    assert transfer_archs(cpu, "my_folder") == ("resnet20", "lenet", "small_inception", "resnet32")
 
 
 def test_table4_strengths_are_the_table_and_the_largest_eps():
-    weak, strong = study.comparison_levels(get_profile("cpu"), "fashion_mnist")
+    weak, strong = comparison_levels(get_profile("cpu"), "fashion_mnist")
     assert weak == [("clean", 0), ("fgsm", 0.05), ("bim", 0.05), ("deepfool", 10), ("cw", 10)]
     assert strong == [("clean", 0), ("fgsm", 0.1), ("bim", 0.1), ("deepfool", 50), ("cw", 50)]
 
 
 def test_table4_side_by_side_matches_method_attack_and_level():
-    ours = pd.DataFrame({"method": ["Our Method", "Our Method", "JPEG"], "attack": ["BIM", "BIM", "BIM"],
+    ours = pd.DataFrame({"method": ["Our Method", "Our Method", "JPEG"], "attack": ["bim", "bim", "bim"],
                          "level": [0, 1, 1], "strength": [0.05, 0.1, 0.1], "accuracy": [0.5] * 3,
                          "ci_low": [0.4] * 3, "ci_high": [0.6] * 3})
     side = comparison_beside_paper(ours)
     assert side.paper.tolist() == ["87%", "86%", "-"]
     assert side.ours.iloc[0] == "50.0% [40.0%, 60.0%]"
     assert side.strength.tolist() == ["eps=0.05", "eps=0.1", "eps=0.1"]
+    assert side.attack.tolist() == ["BIM"] * 3  # keys in the table, display names where it is shown

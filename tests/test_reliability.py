@@ -20,8 +20,8 @@ import torch
 from PIL import Image
 
 import reconstruction_defense
-from reconstruction_defense import checkpoints, study
-from reconstruction_defense.checkpoints import OutputError
+from reconstruction_defense import checkpoints, outputs, zoo
+from reconstruction_defense.outputs import OutputError
 from reconstruction_defense.data import DATA_ENV, DataUnreadableError, data_root, load_dataset
 from reconstruction_defense.profiles import get_profile
 
@@ -83,22 +83,33 @@ def test_training_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, sig, un
 
 
 def test_a_finished_step_loads_and_never_trains_again(tmp_path, monkeypatch):
-    profile = get_profile("smoke", n_train=500, classifier_epochs=1)
+    profile = get_profile("smoke", data={"n_train": 500}, classifier={"epochs": 1})
     train = load_dataset("mnist", "train", n=500, seed=0)
-    first = study.trained_classifier("lenet", train, profile, tmp_path)
+    first = zoo.trained_classifier("lenet", train, profile, tmp_path)
 
     def no_training(*args, **kwargs):
         raise AssertionError("a cached classifier was trained again")
-    monkeypatch.setattr(study, "classifier_epoch", lambda *a, **k: no_training)
-    again = study.trained_classifier("lenet", train, profile, tmp_path)
+    monkeypatch.setattr(zoo, "classifier_epoch", lambda *a, **k: no_training)
+    again = zoo.trained_classifier("lenet", train, profile, tmp_path)
     for a, b in zip(first.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
 
 
+def test_a_new_code_version_of_a_model_kind_trains_anew(tmp_path, monkeypatch):
+    profile = get_profile("smoke", data={"n_train": 300}, classifier={"epochs": 1})
+    train = load_dataset("mnist", "train", n=300, seed=0)
+    zoo.trained_classifier("lenet", train, profile, tmp_path)
+    zoo.trained_classifier("lenet", train, profile, tmp_path)
+    assert len(list((tmp_path / "checkpoints").glob("*.json"))) == 1
+    monkeypatch.setitem(zoo.CODE_VERSIONS, "classifier", zoo.CODE_VERSIONS["classifier"] + 1)
+    zoo.trained_classifier("lenet", train, profile, tmp_path)
+    assert len(list((tmp_path / "checkpoints").glob("*.json"))) == 2
+
+
 def test_checkpoint_of_another_dataset_or_architecture_is_refused(tmp_path):
-    profile = get_profile("smoke", n_train=300, classifier_epochs=1)
+    profile = get_profile("smoke", **{"data.n_train": 300, "classifier.epochs": 1})
     mnist = load_dataset("mnist", "train", n=300, seed=0)
-    study.trained_classifier("lenet", mnist, profile, tmp_path)
+    zoo.trained_classifier("lenet", mnist, profile, tmp_path)
     [made] = (tmp_path / "checkpoints").glob("mnist-lenet-*.json")
     fashion = load_dataset("fashion_mnist", "train", n=300, seed=0)
     foreign = tmp_path / "checkpoints" / made.name.replace("mnist-", "fashion_mnist-")
@@ -116,13 +127,13 @@ def test_checkpoint_of_another_dataset_or_architecture_is_refused(tmp_path):
                                       (errno.ENOSPC, "free space on the disk")])
 def test_unwritable_output_is_one_clear_error_and_keeps_the_old_file(tmp_path, monkeypatch, code, fix):
     target = tmp_path / "results" / "table.csv"
-    checkpoints.atomic_write(target, b"old results")
+    outputs.atomic_write(target, b"old results")
 
     def refuse(*args, **kwargs):
         raise OSError(code, os.strerror(code))
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     with pytest.raises(OutputError, match=rf"cannot write {target}: .*; {fix}"):
-        checkpoints.atomic_write(target, b"new results")
+        outputs.atomic_write(target, b"new results")
     assert target.read_bytes() == b"old results"
 
 
@@ -202,9 +213,9 @@ def test_no_pickle_loading_anywhere_in_the_package():
 def test_a_run_split_by_dataset_adds_up_instead_of_overwriting(tmp_path):
     path = tmp_path / "adaptive_accuracy.csv"
     first = pd.DataFrame({"dataset": ["MNIST", "MNIST", "Fashion-MNIST"], "accuracy": [0.9, 0.8, 0.6]})
-    study.save_table(first, path)
-    study.save_table(pd.DataFrame({"dataset": ["CIFAR-10"], "accuracy": [0.3]}), path)
-    study.save_table(pd.DataFrame({"dataset": ["MNIST"], "accuracy": [0.5]}), path)  # MNIST redone
+    outputs.save_table(first, path)
+    outputs.save_table(pd.DataFrame({"dataset": ["CIFAR-10"], "accuracy": [0.3]}), path)
+    outputs.save_table(pd.DataFrame({"dataset": ["MNIST"], "accuracy": [0.5]}), path)  # MNIST redone
     table = pd.read_csv(path)
     assert sorted(zip(table.dataset, table.accuracy)) == [
         ("CIFAR-10", 0.3), ("Fashion-MNIST", 0.6), ("MNIST", 0.5)]

@@ -2,6 +2,8 @@
 is named; wall times recorded; committed notebooks stay rerunnable under any profile; the README
 report rendered from the CSVs."""
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -107,3 +109,24 @@ def test_readme_prose_cites_only_percentages_the_results_hold(tmp_path):
     pd.DataFrame({"accuracy": [0.941], "cell": ["61.4% [58.3%, 64.4%]"]}).to_csv(tmp_path / "t.csv", index=False)
     prose = f"{PROSE_HEADING}\nholds 94.1 % here, 58.3% there, 94.2 % typed, 95 % intervals\n{START}\n12.5%\n"
     assert unmeasured_percentages(prose, tmp_path) == ["94.2%"]
+
+
+def test_compare_results_tells_identical_renamed_and_changed_tables_apart(tmp_path):
+    """scripts/compare_results.py, which shows a refactor left the smoke series' tables alone."""
+    script = Path(__file__).parents[1] / "scripts" / "compare_results.py"
+    before, after = tmp_path / "before", tmp_path / "after"
+    for d, attacks in ((before, ["C&W-L2", "APGD-CE (cascade)"]), (after, ["cw", "apgd_ce (cascade)"])):
+        d.mkdir()
+        pd.DataFrame({"attack": attacks, "accuracy": [0.5, 0.25]}).to_csv(d / "t.csv", index=False)
+        pd.DataFrame({"seconds": [len(str(d))]}).to_csv(d / "rerun_times.csv", index=False)
+
+    def compare(*extra):
+        return subprocess.run([sys.executable, str(script), str(before), str(after), *extra],
+                              capture_output=True, text=True)
+    assert compare().returncode == 1  # display names vs keys differ byte for byte
+    done = compare("--attack-keys")
+    assert done.returncode == 0 and "t.csv: identical once attack display names" in done.stdout
+    assert "rerun_times" not in done.stdout
+    pd.DataFrame({"attack": ["cw", "apgd_ce (cascade)"], "accuracy": [0.5, 0.26]}).to_csv(after / "t.csv", index=False)
+    done = compare("--attack-keys")
+    assert done.returncode == 1 and "DIFFERENT (line 3: 'apgd_ce (cascade),0.25' vs 'apgd_ce (cascade),0.26')" in done.stdout

@@ -16,10 +16,10 @@ def test_main_command_prints_and_writes_the_table(tmp_path, capsys):
                  "--results", str(tmp_path / "results")]) == 0
     table = pd.read_csv(tmp_path / "results" / "table_mnist_smoke.csv")
     assert len(table) == 10 and set(table.defense) == {"none", "quantize k=2 + restorer"}
-    assert set(table.attack) == {"clean", "FGSM", "BIM", "DeepFool", "C&W-L2"}
+    assert set(table.attack) == {"clean", "fgsm", "bim", "deepfool", "cw"}
     acc = table.set_index(["defense", "attack"]).accuracy
     assert acc["none", "clean"] > 0.9
-    assert acc["none", "DeepFool"] < 0.2 and acc["none", "C&W-L2"] < 0.5
+    assert acc["none", "deepfool"] < 0.2 and acc["none", "cw"] < 0.5
     out = capsys.readouterr().out
     assert "n = 200 test images" in out and "paper no defense" in out and "wall time" in out
     # a second run loads every checkpoint and cached attack: same table

@@ -1,0 +1,64 @@
+"""Notebooks 06 and 07: the adaptive evaluation (:mod:`reconstruction_defense.adaptive`) run on one
+dataset with a profile's budgets."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..adaptive import adaptive_table, doubled_pgd, l2_table, sanity_checks
+from ..models.classifiers import DISPLAY
+from ..profiles import Profile, recipe_for
+from ..zoo import train_or_load, trained_classifier
+from .transfer import transfer_archs
+
+
+def surrogate_arch(profile: Profile, dataset: str) -> str:
+    """The surrogate for transfer attacks: another architecture than the main classifier,
+    preferably one notebook 04 already trained for ``dataset`` (the last of its Tables 1-3)."""
+    candidates = (*profile.classifier.transfer, *transfer_archs(profile, dataset))
+    return [a for a in candidates if a != profile.classifier.arch][-1]
+
+
+def adaptive_evaluation(dataset: str, profile: Profile, data_root: str | None = None,
+                        workdir: Path = Path("runs")) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Notebook 06's step for one dataset: the classifier and defense of notebook 02, a surrogate
+    (:func:`surrogate_arch`), the :func:`adaptive_table` on the first ``adaptive.n_test`` test
+    images over the profile's adaptive eps grid, and its :func:`sanity_checks`, with the
+    doubled-PGD convergence check at every eps where more than 5% of the images survive
+    (elsewhere there is nothing to doubt)."""
+    models = train_or_load(dataset, profile, data_root, workdir)
+    test = models.test.head(profile.adaptive.n_test)
+    surrogate = trained_classifier(surrogate_arch(profile, dataset), models.train, profile, workdir)
+    eps, cache = profile.adaptive.eps_grid(dataset), Path(workdir) / "adversarial"
+    table = adaptive_table(models.classifier, models.defense, test, [0.0, *eps], profile.attacks, cache,
+                           profile.seed, surrogate, DISPLAY[models.classifier.arch])
+    worst = table[(table.threat == "adaptive") & (table.attack == "worst case")].set_index("eps").accuracy
+    doubtful = [e for e in eps if worst[e] > 0.05]  # where robustness is claimed, so convergence matters
+    doubled = doubled_pgd(models.classifier, models.defense, test, doubtful, profile.attacks, cache, profile.seed)
+    checks = sanity_checks(table, doubled, convergence_tolerance=profile.adaptive.convergence_tolerance)
+    return table, checks.assign(dataset=test.info.display_name)
+
+
+def l2_evaluation(dataset: str, profile: Profile, data_root: str | None = None,
+                  workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Notebook 06's L2 step for one dataset: :func:`l2_table` on the first ``adaptive.cw_n_test``
+    test images, C&W with the profile's ``cw_steps``, at the dataset's L2 radii."""
+    models = train_or_load(dataset, profile, data_root, workdir)
+    return l2_table(models.classifier, models.defense, models.test.head(profile.adaptive.cw_n_test),
+                    profile.sweeps.cw_steps, recipe_for(dataset).l2_radii, profile.attacks,
+                    Path(workdir) / "adversarial", profile.seed, DISPLAY[models.classifier.arch])
+
+
+def adversarial_training_evaluation(dataset: str, profile: Profile, data_root: str | None = None,
+                                    workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Notebook 07: the dataset's restorer in front of the classifier adversarially trained with
+    BIM at the dataset's largest eps (Table 4's "Adversarial BIM", Kurakin et al. 2017), under the
+    same threats as :func:`adaptive_table` (no surrogate)."""
+    models = train_or_load(dataset, profile, data_root, workdir)
+    recipe = recipe_for(dataset)
+    robust = trained_classifier(profile.classifier.arch, models.train, profile, workdir, ("bim", recipe.max_eps))
+    name = f"{DISPLAY[robust.arch]}, adv. trained (BIM, eps {recipe.max_eps:g})"
+    return adaptive_table(robust, models.defense, models.test.head(profile.adaptive.n_test),
+                          [0.0, *profile.adaptive.eps_grid(dataset)], profile.attacks,
+                          Path(workdir) / "adversarial", profile.seed, model_name=name)

@@ -1,0 +1,56 @@
+"""Tables 1-3: the paper's protocol, and the defense (trained once per dataset) in front of other
+classifiers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..attacks import PAPER_ATTACKS
+from ..data import ImageSet
+from ..defense import ReconstructionDefense
+from ..evaluate import evaluate
+from ..models.classifiers import DISPLAY, Classifier, paper_network
+from ..paper import transfer_tables
+from ..profiles import Profile, recipe_for
+from ..zoo import ModelsAndData, trained_classifier
+
+
+def table_strengths(profile: Profile, dataset: str) -> dict[str, float]:
+    """The strength of each of the paper's attacks in Tables 1-3: the dataset's table eps for
+    FGSM/BIM, the profile's iterations for DeepFool/C&W."""
+    eps = recipe_for(dataset).table_eps
+    iterations = {"deepfool": profile.sweeps.deepfool_steps, "cw": profile.sweeps.cw_steps}
+    return {a: iterations.get(a, eps) for a in PAPER_ATTACKS}
+
+
+def paper_protocol_table(classifier: Classifier, defense: ReconstructionDefense, test: ImageSet,
+                         profile: Profile, workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Tables 1-3's protocol: clean, then each paper attack at :func:`table_strengths`, made on
+    the bare classifier and scored without and with the defense."""
+    attacks = [("clean", 0), *table_strengths(profile, test.info.name).items()]
+    defense_name = f"quantize k={defense.quantizer.k} + restorer"
+    return evaluate(classifier, test, attacks, {"none": None, defense_name: defense},
+                    model_name=DISPLAY[classifier.arch], params=profile.attacks,
+                    cache_dir=Path(workdir) / "adversarial", seed=profile.seed)
+
+
+def transfer_archs(profile: Profile, dataset: str) -> tuple[str, ...]:
+    """The classifiers of Tables 1-3 for ``dataset``: the main one, then each of the profile's
+    transfer classifiers whose paper counterpart is in the paper's table for that dataset
+    (MNIST: LeNet, GoogLeNet; Fashion-MNIST and CIFAR-10: GoogLeNet, ResNet-101); all of them
+    for a dataset the paper does not have."""
+    in_paper = set(transfer_tables().query("dataset == @dataset").network)
+    main = profile.classifier.arch
+    return (main, *[a for a in profile.classifier.transfer if a != main
+                    and (not in_paper or paper_network(a) in in_paper)])
+
+
+def transfer_table(models: ModelsAndData, profile: Profile, workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Tables 1-3's protocol: the defense trained once (with the main classifier) put in front
+    of the other classifiers of :func:`transfer_archs`, each trained here, attacked at the paper's
+    table strengths."""
+    archs = transfer_archs(profile, models.train.info.name)
+    tables = [paper_protocol_table(trained_classifier(arch, models.train, profile, workdir), models.defense,
+                                   models.test, profile, workdir).assign(arch=arch) for arch in archs]
+    return pd.concat(tables, ignore_index=True)

@@ -1,0 +1,125 @@
+"""The model zoo: "model X trained on dataset D under profile P", trained once and then loaded.
+
+Every kind (classifier, restorer, ComDefend, PixelCNN) goes through :func:`cached_fit`: its
+checkpoint is named by a hash of everything that made it — the config, the training images, the
+seed, and the code (the kind's version in :data:`CODE_VERSIONS`, bumped by hand when its training
+or architecture changes, and the torch version) — so a changed recipe trains anew instead of
+loading a stale model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .baselines import ComDefend, PixelCNN
+from .checkpoints import config_key
+from .data import ImageSet, load_dataset
+from .defense import ReconstructionDefense
+from .evaluate import model_digest, tensor_digest
+from .models import Restorer, build_classifier
+from .models.classifiers import Classifier
+from .profiles import Profile, recipe_for
+from .train import EpochFn, classifier_epoch, comdefend_epoch, fit, pixelcnn_epoch, restorer_epoch
+
+CODE_VERSIONS = {"classifier": 1, "restorer": 1, "comdefend": 1, "pixelcnn": 1}
+
+
+def code_version(kind: str) -> str:
+    """The code a model of ``kind`` is trained with: its version and the torch version."""
+    return f"{kind} v{CODE_VERSIONS[kind]}, torch {torch.__version__}"
+
+
+def cached_fit(kind: str, name: str, build: Callable[[], nn.Module], epoch_fn: EpochFn, data: ImageSet,
+               epochs: int, lr: float, seed: int, config: dict[str, Any], workdir: Path) -> nn.Module:
+    """``build()`` (seeded with ``seed``) trained ``epochs`` epochs of ``epoch_fn`` on ``data``, or
+    loaded from ``<workdir>/checkpoints/<dataset>-<name>-<hash>`` when that training was done
+    (resumed when it was interrupted). ``config`` holds the kind's own settings; the dataset,
+    training images, epochs, learning rate, seed and code version are added here. The model
+    comes back in eval mode with its per-epoch ``history``."""
+    config = {"kind": kind, **config, "dataset": data.info.display_name,
+              "train_images": tensor_digest(data.indices)[:16], "epochs": epochs, "lr": lr, "seed": seed,
+              "code": code_version(kind)}
+    torch.manual_seed(seed)
+    model = build()
+    stem = Path(workdir) / "checkpoints" / f"{data.info.name}-{name}-{config_key(config)}"
+    model.history = fit(model, epoch_fn, epochs, lr, config, stem)
+    return model.eval()
+
+
+def trained_classifier(arch: str, train: ImageSet, profile: Profile, workdir: Path = Path("runs"),
+                       adversarial: tuple[str, float] | None = None) -> Classifier:
+    """Classifier ``arch`` trained on ``train`` with the profile's classifier recipe. With
+    ``adversarial`` = (attack, eps) it is adversarially trained (Goodfellow et al. 2015)."""
+    cfg = profile.classifier
+    epoch_fn = classifier_epoch(train, cfg.batch_size, profile.seed, adversarial, profile.attacks)
+    return cached_fit("classifier", arch, lambda: build_classifier(arch, train.info), epoch_fn, train,
+                      cfg.epochs, cfg.lr, profile.seed,
+                      {"arch": arch, "batch_size": cfg.batch_size, "adversarial": adversarial}, workdir)
+
+
+def trained_defense(classifier: Classifier, train: ImageSet, profile: Profile,
+                    workdir: Path = Path("runs")) -> ReconstructionDefense:
+    """The quantize-then-restore defense for ``train``'s dataset, its restorer trained with the
+    paper's recipe (:func:`~reconstruction_defense.train.restorer_loss`: FGSM at the dataset's
+    largest eps against ``classifier``)."""
+    recipe, cfg = recipe_for(train.info.name), profile.restorer
+    epoch_fn = restorer_epoch(train, classifier, recipe.k, recipe.max_eps, cfg.adv_fraction,
+                              cfg.batch_size, profile.seed)
+    config = {"k": recipe.k, "eps": recipe.max_eps, "adv_fraction": cfg.adv_fraction,
+              "classifier": model_digest(classifier)[:16], "n_blocks": cfg.n_blocks,
+              "n_feats": cfg.n_feats, "res_scale": cfg.res_scale, "batch_size": cfg.batch_size}
+    restorer = cached_fit("restorer", "restorer",
+                          lambda: Restorer(train.info.channels, cfg.n_blocks, cfg.n_feats, cfg.res_scale),
+                          epoch_fn, train, cfg.epochs, cfg.lr, profile.seed, config, workdir)
+    defense = ReconstructionDefense(restorer, recipe.k).eval()
+    defense.history = restorer.history
+    return defense
+
+
+def trained_comdefend(train: ImageSet, profile: Profile, workdir: Path = Path("runs")) -> ComDefend:
+    """ComDefend (Jia et al. 2019) trained on ``train``'s clean images."""
+    cfg = profile.baselines
+    epoch_fn = comdefend_epoch(train, cfg.comdefend_code_weight, cfg.batch_size, profile.seed)
+    return cached_fit("comdefend", "comdefend", lambda: ComDefend(train.info.channels), epoch_fn, train,
+                      cfg.comdefend_epochs, cfg.comdefend_lr, profile.seed,
+                      {"code_weight": cfg.comdefend_code_weight, "batch_size": cfg.batch_size}, workdir)
+
+
+def trained_pixelcnn(train: ImageSet, profile: Profile, workdir: Path = Path("runs")) -> PixelCNN:
+    """PixelDefend's density model (Song et al. 2018), trained on ``train``'s clean images."""
+    cfg = profile.baselines
+    return cached_fit("pixelcnn", "pixelcnn",
+                      lambda: PixelCNN(train.info.channels, cfg.pixelcnn_width, cfg.pixelcnn_blocks),
+                      pixelcnn_epoch(train, cfg.batch_size, profile.seed), train, cfg.pixelcnn_epochs,
+                      cfg.pixelcnn_lr, profile.seed,
+                      {"width": cfg.pixelcnn_width, "blocks": cfg.pixelcnn_blocks, "batch_size": cfg.batch_size},
+                      workdir)
+
+
+@dataclass
+class ModelsAndData:
+    """One dataset's train and test images, its trained main classifier and its trained defense."""
+
+    train: ImageSet
+    test: ImageSet
+    classifier: Classifier
+    defense: ReconstructionDefense
+
+
+def train_or_load(dataset: str, profile: Profile, data_root: str | None = None,
+                  workdir: Path = Path("runs")) -> ModelsAndData:
+    """Load ``dataset`` at the profile's sizes and train (or load) its classifier and defense.
+
+    The restorer is trained on a separate draw of training images (seed + 1), as the paper
+    trains the defense and the classifier each on the training set.
+    """
+    train = load_dataset(dataset, "train", root=data_root, n=profile.data.n_train, seed=profile.seed)
+    test = load_dataset(dataset, "test", root=data_root, n=profile.data.n_test, seed=profile.seed)
+    classifier = trained_classifier(profile.classifier.arch, train, profile, workdir)
+    restorer_train = load_dataset(dataset, "train", root=data_root, n=profile.restorer.n_train,
+                                  seed=profile.seed + 1)
+    return ModelsAndData(train, test, classifier, trained_defense(classifier, restorer_train, profile, workdir))
