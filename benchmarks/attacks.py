@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from reconstruction_defense.attacks import AttackParams, run_attack
 from reconstruction_defense.data import load_dataset

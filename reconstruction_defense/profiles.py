@@ -8,7 +8,7 @@ eps = 0.15, 0.05 and 0.005. The paper gives no k for CIFAR-10; 8 is our choice.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any
 
 import torch
@@ -137,10 +137,6 @@ class Profile:
     baselines: BaselineConfig = BaselineConfig()
     adaptive: AdaptiveConfig = AdaptiveConfig()
     seed: int = 0
-
-    def to_dict(self) -> dict:
-        """Plain nested-dict view."""
-        return asdict(self)
 
 
 PROFILES: dict[str, Profile] = {

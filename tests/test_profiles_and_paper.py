@@ -1,5 +1,5 @@
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +35,7 @@ def test_every_profile_field_is_read_somewhere():
     package or a notebook."""
     package = Path(reconstruction_defense.__file__).parent
     source = "\n".join(p.read_text() for p in [*package.rglob("*.py"), *(package.parent / "notebooks").glob("*.ipynb")])
-    leaves = {k for sub in get_profile("cpu").to_dict().values() if isinstance(sub, dict) for k in sub}
+    leaves = {k for sub in asdict(get_profile("cpu")).values() if isinstance(sub, dict) for k in sub}
     unread = sorted(k for k in leaves if not re.search(rf"\.{k}\b", source))
     assert unread == []
 
