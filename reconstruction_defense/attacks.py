@@ -18,6 +18,7 @@ import torchattacks
 from torch import Tensor, nn
 
 from .data import check_images
+from .device import on_device_of
 from .minimal_attacks import cw, cw_torchattacks, deepfool, deepfool_torchattacks
 
 
@@ -165,7 +166,8 @@ def check_strength(name: str, strength: float) -> None:
 
 def run_attack(name: str, model: nn.Module, images: Tensor, labels: Tensor, strength: float,
                params: AttackParams = AttackParams(), seed: int = 0) -> Tensor:
-    """Adversarial versions of ``images`` against ``model`` (in batches), in [0, 1].
+    """Adversarial versions of ``images`` against ``model`` (in batches, each on the model's
+    device; the result on the CPU), in [0, 1].
 
     ``strength`` is eps for FGSM/BIM and the maximum number of iterations for DeepFool/C&W, as
     in the paper's Figures 6-8.
@@ -179,6 +181,7 @@ def run_attack(name: str, model: nn.Module, images: Tensor, labels: Tensor, stre
     out = []
     with frozen(model):
         for start in range(0, len(images), params.batch_size):
-            sl = slice(start, start + params.batch_size)
-            out.append(fn(model, images[sl], labels[sl], strength, params).detach())
+            x, y = on_device_of(model, images[start:start + params.batch_size],
+                                labels[start:start + params.batch_size])
+            out.append(fn(model, x, y, strength, params).detach().cpu())
     return torch.cat(out)

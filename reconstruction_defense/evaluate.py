@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from .attacks import AttackParams, attack_code_version, check_strength, params_used, run_attack
 from .outputs import atomic_write
 from .data import ImageSet, check_images
+from .device import on_device_of
 
 COLUMNS = ["dataset", "model", "defense", "attack", "strength", "accuracy", "n", "ci_low", "ci_high"]
 
@@ -33,9 +34,11 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
 
 @torch.inference_mode()
 def predict(model: nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
-    """Predicted labels of ``model`` (put in eval mode) on ``images``."""
+    """Predicted labels of ``model`` (put in eval mode) on ``images``, batches run on the model's
+    device, labels returned on the CPU."""
     model.eval()
-    return torch.cat([model(images[i:i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
+    return torch.cat([model(*on_device_of(model, images[i:i + batch_size])).argmax(1).cpu()
+                      for i in range(0, len(images), batch_size)])
 
 
 def tensor_digest(*tensors: Tensor) -> str:
@@ -98,7 +101,7 @@ def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str,
         adv = adversarial_examples(classifier, test.images, test.labels, name, strength, params,
                                    cache_dir, seed)
         for defense_name, defense in defenses.items():
-            inputs = adv if defense is None else _apply(defense, adv)
+            inputs = adv if defense is None else transform(defense, adv)
             correct = int((predict(classifier, inputs) == test.labels).sum())
             lo, hi = wilson_interval(correct, len(test))
             rows.append([test.info.display_name, model_name or getattr(classifier, "arch", "model"),
@@ -107,9 +110,12 @@ def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str,
 
 
 @torch.inference_mode()
-def _apply(defense: nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
+def transform(defense: nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
+    """``defense`` (put in eval mode) applied to ``images`` in batches on its device; the
+    result on the CPU."""
     defense.eval()
-    return torch.cat([defense(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    return torch.cat([defense(*on_device_of(defense, images[i:i + batch_size])).cpu()
+                      for i in range(0, len(images), batch_size)])
 
 
 def psnr(restored: Tensor, clean: Tensor) -> float:

@@ -64,7 +64,7 @@ def deepfool(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams
         f, active = diffs.detach()[still], active[still]
         w_norm = w.flatten(2).norm(dim=2).clamp_min(1e-12)
         nearest = (f.abs() / w_norm).argmin(1)
-        rows = torch.arange(len(active))
+        rows = torch.arange(len(active), device=x.device)
         scale = (f[rows, nearest].abs() + 1e-4) / w_norm[rows, nearest] ** 2
         r_tot[active] += scale.view(-1, 1, 1, 1) * w[rows, nearest]
         adv[active] = (x[active] + (1 + p.overshoot) * r_tot[active]).clamp(0, 1)
@@ -81,14 +81,14 @@ def cw(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> T
     """
     n = len(x)
     w0 = torch.atanh((2 * x - 1).clamp(-1 + 1e-6, 1 - 1e-6))
-    c = torch.full((n,), p.cw_c)
-    lower, upper = torch.zeros(n), torch.full((n,), float("inf"))
-    best_l2, best = torch.full((n,), float("inf")), x.clone()
+    c = torch.full((n,), p.cw_c, device=x.device)
+    lower, upper = torch.zeros(n, device=x.device), torch.full((n,), float("inf"), device=x.device)
+    best_l2, best = torch.full((n,), float("inf"), device=x.device), x.clone()
     onehot = nn.functional.one_hot(y, model(x[:1]).shape[1]).bool()
     for _ in range(p.cw_search_steps):
         w = w0.clone().requires_grad_(True)
         opt = torch.optim.Adam([w], lr=p.cw_lr)
-        found = torch.zeros(n, dtype=torch.bool)
+        found = torch.zeros(n, dtype=torch.bool, device=x.device)
         for _ in range(steps):
             xa = (torch.tanh(w) + 1) / 2
             logits = model(xa)

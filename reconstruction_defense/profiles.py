@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from .attacks import AttackParams
+from .device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class Profile:
     baselines: BaselineConfig = BaselineConfig()
     adaptive: AdaptiveConfig = AdaptiveConfig()
     seed: int = 0
+    device: str = "auto"  # where every model, batch and attack runs; get_profile resolves auto
 
 
 PROFILES: dict[str, Profile] = {
@@ -214,9 +216,12 @@ def get_profile(name: str = "auto", **overrides: Any) -> Profile:
 
     Overrides replace fields, nested or dotted: ``get_profile("smoke", seed=1, data={"n_test": 7})``
     is ``get_profile("smoke", **{"seed": 1, "data.n_test": 7})``. ``None`` values are ignored.
+    The device is resolved here (``auto``: ``cuda`` when available, else ``cpu``), so asking for
+    ``cuda`` on a machine without it fails at once, before any data is loaded.
     """
     if name == "auto":
         name = "paper" if torch.cuda.is_available() else "cpu"
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; valid: {', '.join(['auto', *PROFILES])}")
-    return _apply(PROFILES[name], _nested(overrides), "")
+    profile = _apply(PROFILES[name], _nested(overrides), "")
+    return replace(profile, device=resolve_device(profile.device))

@@ -109,17 +109,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", default="notebooks", type=Path, help="folder of the series")
     parser.add_argument("--only", nargs="*", default=None, help="numbers to run, e.g. 01 03")
     parser.add_argument("--data-root", default=None, help="data directory (default: $RECDEF_DATA, else ./data)")
+    parser.add_argument("--device", default=None, help="auto (cuda when available), cpu, cuda or cuda:N; "
+                        "default: the profile's (auto)")
     args = parser.parse_args(argv)
-    profile = get_profile(args.profile)
+    profile = get_profile(args.profile, device=args.device)
     folder = args.notebooks.resolve()
     out_dir = folder if profile.name != "smoke" else folder.parent / "runs" / "smoke" / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     times = folder.parent / ("results" if profile.name != "smoke" else "runs/smoke/results") / "rerun_times.csv"
     workdir = folder.parent / "runs"  # the notebooks' default workdir, "../runs"
-    # The profile and data root reach the kernels through the environment, not an injected
+    # The profile, device and data root reach the kernels through the environment, not an injected
     # parameters cell: a committed notebook must keep reading RECDEF_PROFILE, or nbval in CI
     # would replay the cpu run cell for cell.
     os.environ["RECDEF_PROFILE"] = profile.name
+    os.environ["RECDEF_DEVICE"] = profile.device
+    print(f"[{profile.name}] every notebook runs on {profile.device}", flush=True)
     if args.data_root:
         os.environ["RECDEF_DATA"] = str(Path(args.data_root).resolve())
     start = time.perf_counter()

@@ -22,14 +22,16 @@ from .zoo import train_or_load
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="auto", help=f"auto or one of {', '.join(PROFILES)}")
+    parser.add_argument("--device", default=None, help="auto (cuda when available), cpu, cuda or cuda:N; "
+                        "default: the profile's (auto)")
     parser.add_argument("--dataset", default="mnist", help=f"{', '.join(BUILTIN)} or an image-folder path")
     parser.add_argument("--data-root", default=None, help="data directory (default: $RECDEF_DATA, else ./data)")
     parser.add_argument("--workdir", default="runs", type=Path, help="checkpoints and attack cache")
     parser.add_argument("--results", default="results", type=Path, help="where the CSV table is written")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    profile = get_profile(args.profile)
-    print(f"[{profile.name}] {args.dataset}: classifier {profile.classifier.arch}", flush=True)
+    profile = get_profile(args.profile, device=args.device)
+    print(f"[{profile.name}] {args.dataset}: classifier {profile.classifier.arch} on {profile.device}", flush=True)
     models = train_or_load(args.dataset, profile, args.data_root, args.workdir)
     train, test = models.train, models.test
     table = paper_protocol_table(models.classifier, models.defense, test, profile, args.workdir)

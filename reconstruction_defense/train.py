@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from . import checkpoints
 from .attacks import AttackParams, run_attack
 from .data import ImageSet
+from .device import on_device_of
 from .quantize import quantize
 
 EpochFn = Callable[[nn.Module, torch.optim.Optimizer, int], dict[str, float]]
@@ -22,7 +23,7 @@ EpochFn = Callable[[nn.Module, torch.optim.Optimizer, int], dict[str, float]]
 def batches(n: int, batch_size: int, seed: int, epoch: int) -> list[Tensor]:
     """Shuffled index batches for one epoch; the order depends only on (seed, epoch)."""
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return list(torch.randperm(n, generator=gen).split(batch_size))
+    return list(torch.randperm(n, generator=gen, device="cpu").split(batch_size))  # data stay on the CPU
 
 
 def machine() -> dict[str, Any]:
@@ -90,10 +91,11 @@ def classifier_epoch(data: ImageSet, batch_size: int, seed: int,
 
         def step(idx: Tensor) -> tuple[float, int]:
             nonlocal correct
-            x, y = data.images[idx], data.labels[idx]
+            x, y = on_device_of(model, data.images[idx], data.labels[idx])
             if attack is not None:
                 half = len(idx) // 2
-                x = torch.cat([run_attack(attack[0], model, x[:half], y[:half], attack[1], params), x[half:]])
+                adv = run_attack(attack[0], model, x[:half], y[:half], attack[1], params)
+                x = torch.cat([adv.to(x.device), x[half:]])
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             descend(opt, loss)
@@ -122,7 +124,8 @@ def restorer_epoch(data: ImageSet, classifier: nn.Module, k: int, eps: float, ad
     """One epoch of :func:`restorer_loss` steps over shuffled batches of ``data``."""
     def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
         def step(idx: Tensor) -> tuple[float, int]:
-            loss = restorer_loss(model, classifier, data.images[idx], data.labels[idx], k, eps, adv_fraction)
+            clean, labels = on_device_of(model, data.images[idx], data.labels[idx])
+            loss = restorer_loss(model, classifier, clean, labels, k, eps, adv_fraction)
             return descend(opt, loss), len(idx)
         return {"mse": _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)}
     return epoch_fn
@@ -133,7 +136,7 @@ def comdefend_epoch(data: ImageSet, code_weight: float, batch_size: int, seed: i
     reconstruction and the input, plus ``code_weight`` x the mean squared linear code."""
     def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
         def step(idx: Tensor) -> tuple[float, int]:
-            x = data.images[idx]
+            (x,) = on_device_of(model, data.images[idx])
             code = model.encode(x)
             loss = F.mse_loss(model.rec(model.binarize(code)), x) + code_weight * code.pow(2).mean()
             return descend(opt, loss), len(idx)
@@ -147,7 +150,7 @@ def pixelcnn_epoch(data: ImageSet, batch_size: int, seed: int) -> EpochFn:
     logged ``bits_per_dim`` is that loss in bits."""
     def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
         def step(idx: Tensor) -> tuple[float, int]:
-            loss = model.nll(data.images[idx])
+            loss = model.nll(*on_device_of(model, data.images[idx]))
             return descend(opt, loss), len(idx)
         nats = _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)
         return {"loss": nats, "bits_per_dim": nats / math.log(2)}

@@ -34,17 +34,19 @@ def code_version(kind: str) -> str:
 
 
 def cached_fit(kind: str, name: str, build: Callable[[], nn.Module], epoch_fn: EpochFn, data: ImageSet,
-               epochs: int, lr: float, seed: int, config: dict[str, Any], workdir: Path) -> nn.Module:
+               epochs: int, lr: float, seed: int, config: dict[str, Any], workdir: Path,
+               device: str = "cpu") -> nn.Module:
     """``build()`` (seeded with ``seed``) trained ``epochs`` epochs of ``epoch_fn`` on ``data``, or
     loaded from ``<workdir>/checkpoints/<dataset>-<name>-<hash>`` when that training was done
     (resumed when it was interrupted). ``config`` holds the kind's own settings; the dataset,
     training images, epochs, learning rate, seed and code version are added here. The model
-    comes back in eval mode with its per-epoch ``history``."""
+    comes back in eval mode, on ``device``, with its per-epoch ``history``. The checkpoint is
+    saved from and loaded to the CPU, so it serves any device."""
     config = {"kind": kind, **config, "dataset": data.info.display_name,
               "train_images": tensor_digest(data.indices)[:16], "epochs": epochs, "lr": lr, "seed": seed,
               "code": code_version(kind)}
     torch.manual_seed(seed)
-    model = build()
+    model = build().to(device)
     stem = Path(workdir) / "checkpoints" / f"{data.info.name}-{name}-{config_key(config)}"
     model.history = fit(model, epoch_fn, epochs, lr, config, stem)
     return model.eval()
@@ -58,7 +60,8 @@ def trained_classifier(arch: str, train: ImageSet, profile: Profile, workdir: Pa
     epoch_fn = classifier_epoch(train, cfg.batch_size, profile.seed, adversarial, profile.attacks)
     return cached_fit("classifier", arch, lambda: build_classifier(arch, train.info), epoch_fn, train,
                       cfg.epochs, cfg.lr, profile.seed,
-                      {"arch": arch, "batch_size": cfg.batch_size, "adversarial": adversarial}, workdir)
+                      {"arch": arch, "batch_size": cfg.batch_size, "adversarial": adversarial}, workdir,
+                      profile.device)
 
 
 def trained_defense(classifier: Classifier, train: ImageSet, profile: Profile,
@@ -74,7 +77,7 @@ def trained_defense(classifier: Classifier, train: ImageSet, profile: Profile,
               "n_feats": cfg.n_feats, "res_scale": cfg.res_scale, "batch_size": cfg.batch_size}
     restorer = cached_fit("restorer", "restorer",
                           lambda: Restorer(train.info.channels, cfg.n_blocks, cfg.n_feats, cfg.res_scale),
-                          epoch_fn, train, cfg.epochs, cfg.lr, profile.seed, config, workdir)
+                          epoch_fn, train, cfg.epochs, cfg.lr, profile.seed, config, workdir, profile.device)
     defense = ReconstructionDefense(restorer, recipe.k).eval()
     defense.history = restorer.history
     return defense
@@ -86,7 +89,8 @@ def trained_comdefend(train: ImageSet, profile: Profile, workdir: Path = Path("r
     epoch_fn = comdefend_epoch(train, cfg.comdefend_code_weight, cfg.batch_size, profile.seed)
     return cached_fit("comdefend", "comdefend", lambda: ComDefend(train.info.channels), epoch_fn, train,
                       cfg.comdefend_epochs, cfg.comdefend_lr, profile.seed,
-                      {"code_weight": cfg.comdefend_code_weight, "batch_size": cfg.batch_size}, workdir)
+                      {"code_weight": cfg.comdefend_code_weight, "batch_size": cfg.batch_size}, workdir,
+                      profile.device)
 
 
 def trained_pixelcnn(train: ImageSet, profile: Profile, workdir: Path = Path("runs")) -> PixelCNN:
@@ -97,7 +101,7 @@ def trained_pixelcnn(train: ImageSet, profile: Profile, workdir: Path = Path("ru
                       pixelcnn_epoch(train, cfg.batch_size, profile.seed), train, cfg.pixelcnn_epochs,
                       cfg.pixelcnn_lr, profile.seed,
                       {"width": cfg.pixelcnn_width, "blocks": cfg.pixelcnn_blocks, "batch_size": cfg.batch_size},
-                      workdir)
+                      workdir, profile.device)
 
 
 @dataclass

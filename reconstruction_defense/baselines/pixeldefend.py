@@ -106,7 +106,7 @@ class PixelDefend(nn.Module):
     def _decode(self, x: Tensor) -> Tensor:
         radius = round(self.eps_defend * (LEVELS - 1))
         start = intensities(x)
-        values = torch.arange(LEVELS).view(1, 1, LEVELS)
+        values = torch.arange(LEVELS, device=x.device).view(1, 1, LEVELS)
         out = start.float() / (LEVELS - 1)
         height, width = x.shape[2:]
         for row in range(height):

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..device import on_device_of
 from ..quantize import quantize
 
 
@@ -83,10 +84,12 @@ class SqueezeDetector(nn.Module):
 
     @torch.no_grad()
     def score(self, x: Tensor) -> Tensor:
-        """Per-image max L1 distance between predictions before and after each squeezer."""
+        """Per-image max L1 distance between predictions before and after each squeezer
+        (computed on the classifier's device, returned on the CPU)."""
+        (x,) = on_device_of(self.classifier, x)
         p = F.softmax(self.classifier(x), dim=1)
         dists = [(F.softmax(self.classifier(s(x)), dim=1) - p).abs().sum(1) for s in self.squeezers]
-        return torch.stack(dists).amax(0)
+        return torch.stack(dists).amax(0).cpu()
 
     def calibrate(self, clean: Tensor, false_positive_rate: float = 0.05) -> float:
         """Set the threshold at the (1 - rate) quantile of the clean scores; returns it."""

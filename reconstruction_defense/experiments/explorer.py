@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..attacks import AttackParams
-from ..evaluate import adversarial_examples, predict
+from ..evaluate import adversarial_examples, predict, transform
 from ..quantize import quantize
 from ..zoo import ModelsAndData
 
@@ -14,7 +14,7 @@ def explore(models: ModelsAndData, attack: str, strength: float, k: int, n: int 
     x, y = models.test.images[:n], models.test.labels[:n]
     adv = adversarial_examples(models.classifier, x, y, attack, strength, params)
     quantized = quantize(adv, k)
-    restored = models.defense.restorer(quantized).detach()
+    restored = transform(models.defense.restorer, quantized)
     stages = {"clean": x, "adversarial": adv, "quantized": quantized, "restored": restored}
     preds = {name: predict(models.classifier, images) for name, images in stages.items()}
     return {"images": stages, "predictions": preds,

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..attacks import display_name
 from ..data import ImageSet
 from ..defense import ReconstructionDefense
-from ..evaluate import adversarial_examples, predict
+from ..evaluate import adversarial_examples, predict, transform
 from ..models.classifiers import Classifier
 from ..profiles import Profile
 from ..quantize import quantize
@@ -25,7 +25,7 @@ def pipeline_examples(classifier: Classifier, defense: ReconstructionDefense, te
         adv = adversarial_examples(classifier, x, y, attack, strength, profile.attacks,
                                    Path(workdir) / "adversarial", profile.seed)
         quantized = quantize(adv, defense.quantizer.k)
-        restored = defense(adv).detach()
+        restored = transform(defense, adv)
         for name, image in zip(rows, (x, adv, quantized, restored)):
             rows[name].append(image[0])
             preds[name].append(test.info.classes[int(predict(classifier, image)[0])])

@@ -1,0 +1,43 @@
+"""Where the computation runs. Data stays on the CPU; each batch moves to the device of the
+model that consumes it, and every result (predictions, adversarial examples, checkpoints) comes
+back to the CPU, so a cache made on a GPU serves a CPU rerun and the other way round."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class DeviceError(RuntimeError):
+    """The device asked for cannot be used on this machine; the message names the fix."""
+
+
+def resolve_device(name: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when a CUDA device is available, else ``cpu``; any other name is
+    checked here, before any data is loaded (``cuda`` on a machine without CUDA is an error)."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device {name!r} asked for, but this machine has no CUDA device "
+                          "(torch.cuda.is_available() is False); use --device cpu or auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise DeviceError(f"device {name!r} asked for, but this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s)")
+    return name
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter or buffer; the CPU for a module without any
+    (a quantizer, a median filter)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def on_device_of(model: nn.Module, *tensors: Tensor) -> tuple[Tensor, ...]:
+    """``tensors`` moved to ``model``'s device (asynchronously from pinned memory on a GPU)."""
+    device = model_device(model)
+    return tuple(t.to(device, non_blocking=True) for t in tensors)
