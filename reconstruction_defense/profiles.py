@@ -180,15 +180,11 @@ def _nested(overrides: dict[str, Any]) -> dict[str, Any]:
     for key, value in overrides.items():
         if isinstance(value, dict):
             value = _nested(value)
-            if not value:
-                continue
-        elif value is None:
+        if value is None or value == {}:
             continue
         head, _, rest = key.partition(".")
         if rest:
             value = _nested({rest: value})
-            if not value:
-                continue
         if isinstance(out.get(head), dict) and isinstance(value, dict):
             out[head] = {**out[head], **value}
         else:
@@ -197,8 +193,8 @@ def _nested(overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def _apply(config: Any, overrides: dict[str, Any], where: str) -> Any:
-    valid = {f.name: f for f in fields(config)}
-    unknown = sorted(set(overrides) - set(valid))
+    valid = {f.name for f in fields(config)}
+    unknown = sorted(set(overrides) - valid)
     if unknown:
         raise ValueError(f"unknown profile field(s) {[f'{where}{u}' for u in unknown]}; valid: "
                          f"{sorted(f'{where}{v}' for v in valid)}")

@@ -20,14 +20,15 @@ import pandas as pd
 from reconstruction_defense.attacks import ATTACKS
 
 SKIPPED = {"rerun_times.csv"}
+# longest display name first, so "C&W-L2 (torchattacks)" is not read as "C&W-L2" + a suffix
+BY_DISPLAY = sorted(((info.display, key) for key, info in ATTACKS.items()), key=lambda item: -len(item[0]))
 
 
 def to_key(label: object) -> object:
     """An attack label written with its display name, as its key (other labels unchanged)."""
     if not isinstance(label, str):
         return label
-    by_display = {info.display: key for key, info in ATTACKS.items()}
-    for display, key in sorted(by_display.items(), key=lambda item: -len(item[0])):
+    for display, key in BY_DISPLAY:
         if label == display or label.startswith(display + " "):
             return key + label[len(display):]
     return label

@@ -13,7 +13,7 @@ from torch.overrides import TorchFunctionMode
 import reconstruction_defense
 from reconstruction_defense import run, zoo
 from reconstruction_defense.attacks import ATTACKS, AttackParams, run_attack
-from reconstruction_defense.baselines import PixelCNN, PixelDefend
+from reconstruction_defense.baselines import ComDefend, PixelCNN, PixelDefend
 from reconstruction_defense.data import ImageSet
 from reconstruction_defense.device import DeviceError, resolve_device
 from reconstruction_defense.experiments.transfer import paper_protocol_table, transfer_table
@@ -62,7 +62,7 @@ def test_every_attack_and_training_step_names_the_device_of_what_it_creates(lene
     tiny = ImageSet(mnist_train.images[:16], mnist_train.labels[:16], mnist_train.info, mnist_train.indices[:16])
     params = AttackParams(bim_steps=2, cw_search_steps=2, pgd_steps=2, apgd_steps=2, square_queries=5)
     models = {"classifier": build_classifier("lenet", tiny.info), "restorer": Restorer(1, 1, 4),
-              "comdefend": zoo.ComDefend(1), "pixelcnn": PixelCNN(1, 4, 1)}
+              "comdefend": ComDefend(1), "pixelcnn": PixelCNN(1, 4, 1)}
     steps = {"classifier": classifier_epoch(tiny, 8, 0, ("fgsm", 0.1)),
              "restorer": restorer_epoch(tiny, lenet, 2, 0.3, 0.5, 8, 0),
              "comdefend": comdefend_epoch(tiny, 1e-4, 8, 0), "pixelcnn": pixelcnn_epoch(tiny, 8, 0)}
