@@ -18,7 +18,7 @@ import torchattacks
 from torch import Tensor, nn
 
 from .data import check_images
-from .device import on_device_of
+from .device import model_device, on_device_of
 from .minimal_attacks import cw, cw_torchattacks, deepfool, deepfool_torchattacks
 
 
@@ -121,7 +121,8 @@ ATTACKS: dict[str, AttackInfo] = {
     "bim": AttackInfo(bim, "eps", "BIM", ("bim_steps",)),
     "deepfool": AttackInfo(deepfool, "iterations", "DeepFool", _DEEPFOOL),
     "cw": AttackInfo(cw, "iterations", "C&W-L2", _CW),
-    "pgd": AttackInfo(pgd, "eps", "PGD", ("pgd_steps", "pgd_restarts")),
+    # v2: random starts seeded per attack batch (batch_seed), so sharded runs equal serial ones
+    "pgd": AttackInfo(pgd, "eps", "PGD", ("pgd_steps", "pgd_restarts"), version=2),
     "apgd_ce": AttackInfo(apgd_ce, "eps", "APGD-CE", ("apgd_steps",)),
     "apgd_dlr": AttackInfo(apgd_dlr, "eps", "APGD-DLR", ("apgd_steps",)),
     "square": AttackInfo(square, "eps", "Square", ("square_queries",)),
@@ -164,10 +165,18 @@ def check_strength(name: str, strength: float) -> None:
         raise ValueError(f"{name} strength is a number of iterations, an integer >= 1; got {strength}")
 
 
+def batch_seed(seed: int, batch: int) -> int:
+    """The RNG seed of attack batch number ``batch``: ``seed`` for the first, so a set made in
+    one batch is unchanged; per batch, so a batch's examples do not depend on which process made
+    the batches before it (:mod:`.distributed`)."""
+    return seed + 1_000_003 * batch
+
+
 def run_attack(name: str, model: nn.Module, images: Tensor, labels: Tensor, strength: float,
                params: AttackParams = AttackParams(), seed: int = 0) -> Tensor:
-    """Adversarial versions of ``images`` against ``model`` (in batches, each on the model's
-    device; the result on the CPU), in [0, 1].
+    """Adversarial versions of ``images`` against ``model`` (in batches of ``params.batch_size``,
+    each on the model's device, seeded by :func:`batch_seed`, in float32 even inside an autocast
+    region: low-precision gradients weaken attacks; the result on the CPU), in [0, 1].
 
     ``strength`` is eps for FGSM/BIM and the maximum number of iterations for DeepFool/C&W, as
     in the paper's Figures 6-8.
@@ -177,10 +186,10 @@ def run_attack(name: str, model: nn.Module, images: Tensor, labels: Tensor, stre
     fn = ATTACKS[name].fn
     if ATTACKS[name].strength == "iterations":
         strength = int(strength)
-    torch.manual_seed(seed)
     out = []
-    with frozen(model):
-        for start in range(0, len(images), params.batch_size):
+    with frozen(model), torch.autocast(model_device(model).type, enabled=False):
+        for b, start in enumerate(range(0, len(images), params.batch_size)):
+            torch.manual_seed(batch_seed(seed, b))
             x, y = on_device_of(model, images[start:start + params.batch_size],
                                 labels[start:start + params.batch_size])
             out.append(fn(model, x, y, strength, params).detach().cpu())

@@ -14,10 +14,11 @@ from safetensors.torch import save as st_save
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .attacks import AttackParams, attack_code_version, check_strength, params_used, run_attack
-from .outputs import atomic_write
+from . import distributed
+from .attacks import AttackParams, attack_code_version, batch_seed, check_strength, params_used, run_attack
 from .data import ImageSet, check_images
 from .device import on_device_of
+from .outputs import atomic_write
 
 COLUMNS = ["dataset", "model", "defense", "attack", "strength", "accuracy", "n", "ci_low", "ci_high"]
 
@@ -57,12 +58,14 @@ def model_digest(model: nn.Module) -> str:
 def adversarial_examples(classifier: nn.Module, images: Tensor, labels: Tensor, attack: str,
                          strength: float, params: AttackParams = AttackParams(),
                          cache_dir: Path | None = None, seed: int = 0) -> Tensor:
-    """``run_attack`` against the bare classifier (the paper's protocol), cached on disk."""
+    """``run_attack`` against the bare classifier (the paper's protocol), cached on disk.
+    Under ``torchrun`` the attack batches are shared among the ranks and gathered on every rank,
+    and rank 0 alone writes the cache file: the set equals a single process's."""
     if attack == "clean":
         return images
     check_strength(attack, strength)
     if cache_dir is None:
-        return run_attack(attack, classifier, images, labels, strength, params, seed)
+        return sharded_attack(attack, classifier, images, labels, strength, params, seed)
     key = hashlib.sha256(repr((model_digest(classifier), attack, float(strength),
                                sorted(params_used(attack, params).items()), seed,
                                tensor_digest(images, labels), attack_code_version(attack)
@@ -73,9 +76,24 @@ def adversarial_examples(classifier: nn.Module, images: Tensor, labels: Tensor, 
             return st_load(file.read_bytes())["adv"]
         except Exception:  # unreadable cache entry: recompute and overwrite it
             pass
-    adv = run_attack(attack, classifier, images, labels, strength, params, seed)
-    atomic_write(file, st_save({"adv": adv.contiguous()}))
+    adv = sharded_attack(attack, classifier, images, labels, strength, params, seed)
+    if distributed.is_writer():
+        atomic_write(file, st_save({"adv": adv.contiguous()}))
+    distributed.barrier()
     return adv
+
+
+def sharded_attack(attack: str, classifier: nn.Module, images: Tensor, labels: Tensor,
+                   strength: float, params: AttackParams = AttackParams(), seed: int = 0) -> Tensor:
+    """:func:`run_attack` with its batches dealt to the ranks of a process group and gathered
+    (each batch seeded by its number, so the result does not depend on the number of ranks);
+    in a single process, exactly ``run_attack``."""
+    size = params.batch_size
+    n_batches = -(-len(images) // size)
+    mine = {b: run_attack(attack, classifier, images[b * size:(b + 1) * size],
+                          labels[b * size:(b + 1) * size], strength, params, batch_seed(seed, b))
+            for b in distributed.my_batches(n_batches)}
+    return torch.cat(distributed.gather_batches(mine, n_batches))
 
 
 def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str, float]],
@@ -97,7 +115,7 @@ def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str,
         if name != "clean":
             check_strength(name, strength)
     rows = []
-    for name, strength in tqdm(attacks, desc="attacks", disable=not progress):
+    for name, strength in tqdm(attacks, desc="attacks", disable=not progress or not distributed.is_writer()):
         adv = adversarial_examples(classifier, test.images, test.labels, name, strength, params,
                                    cache_dir, seed)
         for defense_name, defense in defenses.items():

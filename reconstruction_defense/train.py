@@ -2,19 +2,20 @@
 adversarial training. Seeded, deterministic on CPU, resumable from the last completed epoch."""
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from . import checkpoints
+from . import checkpoints, distributed
 from .attacks import AttackParams, run_attack
 from .data import ImageSet
-from .device import on_device_of
+from .device import model_device, on_device_of
 from .quantize import quantize
 
 EpochFn = Callable[[nn.Module, torch.optim.Optimizer, int], dict[str, float]]
@@ -30,7 +31,7 @@ def machine() -> dict[str, Any]:
     """What float rounding depends on besides config and seed: the same config retrained with
     other kernels or thread counts gives other weights (README, "Reproducible")."""
     return {"torch": torch.__version__, "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "ranks": distributed.rank_and_world()[1]}
 
 
 def fit(model: nn.Module, epoch_fn: EpochFn, epochs: int, lr: float, config: dict[str, Any],
@@ -53,11 +54,13 @@ def fit(model: nn.Module, epoch_fn: EpochFn, epochs: int, lr: float, config: dic
     for epoch in range(len(history), epochs):
         model.train()
         history.append(dict(sorted(epoch_fn(model, opt, epoch).items())))  # as a reloaded sidecar has it
-        if stem is not None:
+        if stem is not None and distributed.is_writer():
             opt_tensors, opt_rest = checkpoints.optimizer_tensors(opt)
             tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | opt_tensors
             checkpoints.save(stem, tensors, {"config": config, "epoch": epoch + 1, "history": history,
                                              "optimizer": opt_rest, "trained_with": machine()})
+        distributed.barrier()
+    distributed.sync_from_rank0(model)
     model.eval()
     return history
 
@@ -70,15 +73,76 @@ def descend(opt: torch.optim.Optimizer, loss: Tensor) -> float:
     return loss.item()
 
 
-def _loop(desc: str, index_batches: list[Tensor], step: Callable[[Tensor], tuple[float, int]]
-          ) -> float:
-    total, count = 0.0, 0
-    bar = tqdm(index_batches, desc=desc, leave=False, mininterval=1.0)
-    for idx in bar:
-        loss, n = step(idx)
-        total, count = total + loss * n, count + n
-        bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
-    return total / count
+LossFn = Callable[..., tuple[Tensor, Tensor | int]]  # (model, *batch) -> (mean loss, # correct)
+
+
+class Objective(nn.Module):
+    """The model being trained and its loss as one module, so that DistributedDataParallel, which
+    synchronises the gradients of what runs through ``forward``, can wrap any training loss."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, *batch: Tensor) -> tuple[Tensor, Tensor | int]:
+        return self.loss_fn(self.model, *batch)
+
+
+@contextlib.contextmanager
+def fast_training(model: nn.Module) -> Iterator[bool]:
+    """On CUDA, for training only: channels-last weights, cuDNN autotuning, and (yielded) whether
+    to autocast to bfloat16. Attacks inside a training step stay in float32 (:func:`run_attack`).
+    Elsewhere nothing changes and False is yielded."""
+    device = model_device(model)
+    if device.type != "cuda":
+        yield False
+        return
+    model.to(memory_format=torch.channels_last)
+    benchmark, torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark, True
+    try:
+        yield torch.cuda.is_bf16_supported()
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
+
+
+def _to_model(model: nn.Module, *tensors: Tensor) -> tuple[Tensor, ...]:
+    """A batch on the model's device; on CUDA copied from pinned memory without blocking, and
+    images channels-last, as the weights are."""
+    if model_device(model).type != "cuda":
+        return on_device_of(model, *tensors)
+    moved = on_device_of(model, *(t.pin_memory() for t in tensors))
+    return tuple(t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for t in moved)
+
+
+def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, epoch: int, data: ImageSet, batch_size: int,
+              seed: int, loss_fn: LossFn, with_labels: bool = True) -> tuple[float, float]:
+    """One epoch of ``loss_fn`` steps over the shuffled global batches of ``data``
+    (:func:`batches`); returns (mean loss, share of correct predictions) over the epoch.
+
+    Under ``torchrun`` each rank takes its slice of every global batch, its loss weighted by
+    :func:`~reconstruction_defense.distributed.share_weight`, and DistributedDataParallel
+    averages the gradients: the step of one process on the whole batch, same learning rate.
+    A final batch with fewer images than ranks is skipped by every rank (never in one process).
+    """
+    world = distributed.rank_and_world()[1]
+    objective = distributed.wrap_for_training(Objective(model, loss_fn))
+    total = correct = count = 0.0
+    with fast_training(model) as bf16:
+        bar = tqdm(batches(len(data), batch_size, seed, epoch), desc=f"epoch {epoch + 1}", leave=False,
+                   mininterval=1.0, disable=not distributed.is_writer())
+        for idx in bar:
+            if len(idx) < world:
+                continue
+            local = distributed.shard_of_batch(idx)
+            batch = _to_model(model, data.images[local], *([data.labels[local]] if with_labels else []))
+            with torch.autocast(model_device(model).type, torch.bfloat16, enabled=bf16):
+                loss, hits = objective(*batch)
+            descend(opt, loss * distributed.share_weight(len(local), len(idx)))
+            total += loss.item() * len(local)
+            correct, count = correct + int(hits), count + len(local)
+            bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+    total, correct, count = distributed.all_sum(total, correct, count)
+    return total / count, correct / count
 
 
 def classifier_epoch(data: ImageSet, batch_size: int, seed: int,
@@ -86,23 +150,17 @@ def classifier_epoch(data: ImageSet, batch_size: int, seed: int,
                      ) -> EpochFn:
     """One epoch of cross-entropy training; with ``attack`` = (name, eps), half of each batch is
     replaced by adversarial examples made on the fly (adversarial training, Goodfellow et al. 2015)."""
-    def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
-        correct = 0
+    def loss_fn(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        if attack is not None:
+            half = len(y) // 2
+            adv = run_attack(attack[0], model, x[:half], y[:half], attack[1], params)
+            x = torch.cat([adv.to(x.device), x[half:]])
+        logits = model(x)
+        return F.cross_entropy(logits, y), (logits.argmax(1) == y).sum()
 
-        def step(idx: Tensor) -> tuple[float, int]:
-            nonlocal correct
-            x, y = on_device_of(model, data.images[idx], data.labels[idx])
-            if attack is not None:
-                half = len(idx) // 2
-                adv = run_attack(attack[0], model, x[:half], y[:half], attack[1], params)
-                x = torch.cat([adv.to(x.device), x[half:]])
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            descend(opt, loss)
-            correct += int((logits.argmax(1) == y).sum())
-            return loss.item(), len(idx)
-        loss = _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)
-        return {"loss": loss, "train_acc": correct / len(data)}
+    def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
+        loss, accuracy = run_epoch(model, opt, epoch, data, batch_size, seed, loss_fn)
+        return {"loss": loss, "train_acc": accuracy}
     return epoch_fn
 
 
@@ -122,25 +180,23 @@ def restorer_loss(restorer: nn.Module, classifier: nn.Module, clean: Tensor, lab
 def restorer_epoch(data: ImageSet, classifier: nn.Module, k: int, eps: float, adv_fraction: float,
                    batch_size: int, seed: int) -> EpochFn:
     """One epoch of :func:`restorer_loss` steps over shuffled batches of ``data``."""
+    def loss_fn(model: nn.Module, clean: Tensor, labels: Tensor) -> tuple[Tensor, int]:
+        return restorer_loss(model, classifier, clean, labels, k, eps, adv_fraction), 0
+
     def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
-        def step(idx: Tensor) -> tuple[float, int]:
-            clean, labels = on_device_of(model, data.images[idx], data.labels[idx])
-            loss = restorer_loss(model, classifier, clean, labels, k, eps, adv_fraction)
-            return descend(opt, loss), len(idx)
-        return {"mse": _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)}
+        return {"mse": run_epoch(model, opt, epoch, data, batch_size, seed, loss_fn)[0]}
     return epoch_fn
 
 
 def comdefend_epoch(data: ImageSet, code_weight: float, batch_size: int, seed: int) -> EpochFn:
     """One epoch of ComDefend training on clean images (Jia et al. 2019, eq. 3): MSE between the
     reconstruction and the input, plus ``code_weight`` x the mean squared linear code."""
+    def loss_fn(model: nn.Module, x: Tensor) -> tuple[Tensor, int]:
+        code = model.encode(x)
+        return F.mse_loss(model.rec(model.binarize(code)), x) + code_weight * code.pow(2).mean(), 0
+
     def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
-        def step(idx: Tensor) -> tuple[float, int]:
-            (x,) = on_device_of(model, data.images[idx])
-            code = model.encode(x)
-            loss = F.mse_loss(model.rec(model.binarize(code)), x) + code_weight * code.pow(2).mean()
-            return descend(opt, loss), len(idx)
-        return {"loss": _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)}
+        return {"loss": run_epoch(model, opt, epoch, data, batch_size, seed, loss_fn, with_labels=False)[0]}
     return epoch_fn
 
 
@@ -148,10 +204,10 @@ def pixelcnn_epoch(data: ImageSet, batch_size: int, seed: int) -> EpochFn:
     """One epoch of maximum-likelihood PixelCNN training on clean images (van den Oord et al.
     2016; PixelDefend's density model): cross-entropy of each pixel's 256-way softmax. The
     logged ``bits_per_dim`` is that loss in bits."""
+    def loss_fn(model: nn.Module, x: Tensor) -> tuple[Tensor, int]:
+        return model.nll(x), 0
+
     def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
-        def step(idx: Tensor) -> tuple[float, int]:
-            loss = model.nll(*on_device_of(model, data.images[idx]))
-            return descend(opt, loss), len(idx)
-        nats = _loop(f"epoch {epoch + 1}", batches(len(data), batch_size, seed, epoch), step)
+        nats = run_epoch(model, opt, epoch, data, batch_size, seed, loss_fn, with_labels=False)[0]
         return {"loss": nats, "bits_per_dim": nats / math.log(2)}
     return epoch_fn

@@ -78,7 +78,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, mnist_train):
     sidecar = json.loads(checkpoints.paths(tmp_path / "resume")[1].read_text())
     assert sidecar["epoch"] == 1
     assert sidecar["trained_with"] == {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                                       "cpu_kernels": torch.backends.cpu.get_cpu_capability()}
+                                       "cpu_kernels": torch.backends.cpu.get_cpu_capability(), "ranks": 1}
     resumed = train(2, tmp_path / "resume")
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)

@@ -1,0 +1,31 @@
+"""``precompute`` under torchrun with every file write logged per rank (tests/test_distributed.py).
+With SPY_PLANT=1 the three guarantees of the distributed path are broken on purpose: every rank
+writes, ranks keep their own BatchNorm statistics, and gradients are not averaged (no DDP)."""
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from reconstruction_defense import checkpoints, distributed, outputs, precompute
+
+evaluate = importlib.import_module("reconstruction_defense.evaluate")  # the package exports a function of that name
+
+
+def main() -> int:
+    log = Path(os.environ["SPY_LOG"]) / f"writes-rank{os.environ['RANK']}.txt"
+    real_write = outputs.atomic_write
+
+    def logged_write(path, data):
+        with open(log, "a") as f:
+            f.write(f"{Path(path).resolve()}\n")
+        real_write(path, data)
+    checkpoints.atomic_write = evaluate.atomic_write = logged_write
+    if os.environ.get("SPY_PLANT"):
+        distributed.is_writer = lambda: True
+        distributed.sync_from_rank0 = lambda module: None
+        distributed.wrap_for_training = lambda module: module
+    return precompute.main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
