@@ -18,7 +18,7 @@ import torchattacks
 from torch import Tensor, nn
 
 from .data import check_images
-from .device import model_device, on_device_of
+from .device import full_float32, model_device, on_device_of
 from .minimal_attacks import cw, cw_torchattacks, deepfool, deepfool_torchattacks
 
 
@@ -175,8 +175,9 @@ def batch_seed(seed: int, batch: int) -> int:
 def run_attack(name: str, model: nn.Module, images: Tensor, labels: Tensor, strength: float,
                params: AttackParams = AttackParams(), seed: int = 0) -> Tensor:
     """Adversarial versions of ``images`` against ``model`` (in batches of ``params.batch_size``,
-    each on the model's device, seeded by :func:`batch_seed`, in float32 even inside an autocast
-    region: low-precision gradients weaken attacks; the result on the CPU), in [0, 1].
+    each on the model's device, seeded by :func:`batch_seed`, in full float32 even inside an
+    autocast region (:func:`~reconstruction_defense.device.full_float32`); the result on the
+    CPU), in [0, 1].
 
     ``strength`` is eps for FGSM/BIM and the maximum number of iterations for DeepFool/C&W, as
     in the paper's Figures 6-8.
@@ -187,7 +188,7 @@ def run_attack(name: str, model: nn.Module, images: Tensor, labels: Tensor, stre
     if ATTACKS[name].strength == "iterations":
         strength = int(strength)
     out = []
-    with frozen(model), torch.autocast(model_device(model).type, enabled=False):
+    with frozen(model), full_float32(model_device(model)):
         for b, start in enumerate(range(0, len(images), params.batch_size)):
             torch.manual_seed(batch_seed(seed, b))
             x, y = on_device_of(model, images[start:start + params.batch_size],

@@ -3,6 +3,9 @@ model that consumes it, and every result (predictions, adversarial examples, che
 back to the CPU, so a cache made on a GPU serves a CPU rerun and the other way round."""
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 from torch import Tensor, nn
 
@@ -41,3 +44,17 @@ def on_device_of(model: nn.Module, *tensors: Tensor) -> tuple[Tensor, ...]:
     """``tensors`` moved to ``model``'s device (asynchronously from pinned memory on a GPU)."""
     device = model_device(model)
     return tuple(t.to(device, non_blocking=True) for t in tensors)
+
+
+@contextlib.contextmanager
+def full_float32(device: torch.device) -> Iterator[None]:
+    """What runs inside computes in true float32: no autocast, and no TF32, which cuDNN uses for
+    convolutions on Ampere and later GPUs by default. Attacks and scoring run this way:
+    low-precision gradients weaken attacks."""
+    conv, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.autocast(device.type, enabled=False):
+            yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv, matmul

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .attacks import AttackParams, attack_code_version, batch_seed, check_strength, params_used, run_attack
 from .data import ImageSet, check_images
-from .device import on_device_of
+from .device import full_float32, model_device, on_device_of
 from .outputs import atomic_write
 
 COLUMNS = ["dataset", "model", "defense", "attack", "strength", "accuracy", "n", "ci_low", "ci_high"]
@@ -35,11 +35,12 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
 
 @torch.inference_mode()
 def predict(model: nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
-    """Predicted labels of ``model`` (put in eval mode) on ``images``, batches run on the model's
-    device, labels returned on the CPU."""
+    """Predicted labels of ``model`` (put in eval mode) on ``images``, batches run in full
+    float32 on the model's device, labels returned on the CPU."""
     model.eval()
-    return torch.cat([model(*on_device_of(model, images[i:i + batch_size])).argmax(1).cpu()
-                      for i in range(0, len(images), batch_size)])
+    with full_float32(model_device(model)):
+        return torch.cat([model(*on_device_of(model, images[i:i + batch_size])).argmax(1).cpu()
+                          for i in range(0, len(images), batch_size)])
 
 
 def tensor_digest(*tensors: Tensor) -> str:
@@ -132,8 +133,9 @@ def transform(defense: nn.Module, images: Tensor, batch_size: int = 1000) -> Ten
     """``defense`` (put in eval mode) applied to ``images`` in batches on its device; the
     result on the CPU."""
     defense.eval()
-    return torch.cat([defense(*on_device_of(defense, images[i:i + batch_size])).cpu()
-                      for i in range(0, len(images), batch_size)])
+    with full_float32(model_device(defense)):
+        return torch.cat([defense(*on_device_of(defense, images[i:i + batch_size])).cpu()
+                          for i in range(0, len(images), batch_size)])
 
 
 def psnr(restored: Tensor, clean: Tensor) -> float:

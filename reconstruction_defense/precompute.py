@@ -32,11 +32,11 @@ from .experiments.transfer import transfer_table
 from .profiles import PROFILES, Profile, get_profile
 from .zoo import ModelsAndData, train_or_load
 
-Step = Callable[[ModelsAndData, Profile, "str | None", Path], Any]
+Step = Callable[[ModelsAndData, Profile, "str | None", Path], Any] | None
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
 # step -> (the notebook whose cache it fills, the datasets that notebook runs by default, the work)
 STEPS: dict[str, tuple[str, tuple[str, ...], Step]] = {
-    "models": ("02", DATASETS, lambda m, p, root, wd: None),
+    "models": ("02", DATASETS, None),  # the classifier and restorer alone (every step loads them)
     "pixel_depth": ("01", DATASETS, lambda m, p, root, wd: pixel_depth_table(m.classifier, m.test, p, wd)),
     "restoration": ("02", DATASETS, lambda m, p, root, wd: pipeline_examples(m.classifier, m.defense, m.test, p, wd)),
     "strength": ("03", DATASETS, lambda m, p, root, wd: strength_table(m.classifier, m.defense, m.test, p, wd)),
@@ -73,9 +73,14 @@ def precompute(profile: Profile, datasets: list[str], steps: list[str], data_roo
         todo = [s for s in steps if dataset in STEPS[s][1]]
         if not todo:
             continue
+        start = time.perf_counter()
         models = train_or_load(dataset, profile, data_root, workdir)
+        say(f"[{profile.name}] {dataset}: classifier and restorer ready in {time.perf_counter() - start:.0f} s",
+            flush=True)
         for step in todo:
             notebook, _, work = STEPS[step]
+            if work is None:
+                continue
             start = time.perf_counter()
             work(models, profile, data_root, workdir)
             say(f"[{profile.name}] {dataset}: {step} (notebook {notebook}) done in "

@@ -107,3 +107,33 @@ def test_the_paper_profiles_architectures_run_end_to_end_at_tiny_size(tmp_path):
     assert len(table) == 10 and table.n.eq(4).all() and table.model.eq("ResNet-50").all()
     transfer = transfer_table(models, profile, tmp_path)
     assert list(transfer.arch.unique()) == ["resnet50", "googlenet", "resnet101"]
+
+
+class _Probe(torch.nn.Module):
+    """A linear classifier that records, at each forward, whether TF32 or autocast was on."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.seen = torch.nn.Linear(784, 10), []
+
+    def forward(self, x):
+        self.seen.append((torch.backends.cudnn.allow_tf32, torch.is_autocast_enabled("cpu")))
+        return self.fc(x.flatten(1))
+
+
+def test_attacks_and_scoring_run_in_full_float32_inside_an_autocast_region(lenet, mnist_test):
+    from reconstruction_defense.attacks import frozen
+    from reconstruction_defense.evaluate import predict
+    x, y = mnist_test.images[:64], mnist_test.labels[:64]
+    plain = run_attack("fgsm", lenet, x, y, 0.1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = run_attack("fgsm", lenet, x, y, 0.1)
+        with frozen(lenet):  # planted: the attack without run_attack's guard takes bf16 gradients
+            unguarded = ATTACKS["fgsm"].fn(lenet, x, y, 0.1, AttackParams())
+        probe = _Probe()
+        run_attack("bim", probe, x, y, 0.1)
+        predict(probe, x)
+    assert torch.equal(plain, inside)
+    assert not torch.equal(plain, unguarded)
+    assert probe.seen and set(probe.seen) == {(False, False)}
+    assert torch.backends.cudnn.allow_tf32  # the default is back afterwards
