@@ -33,7 +33,7 @@ class AttackParams:
     cw_c: float = 1.0  # initial constant of the C&W binary search
     cw_kappa: float = 0.0
     cw_lr: float = 0.05
-    cw_search_steps: int = 3
+    cw_search_steps: int = 5
     pgd_steps: int = 20  # adaptive evaluation (notebook 06): PGD-Linf, step 2.5 eps / steps
     pgd_restarts: int = 1
     apgd_steps: int = 25
@@ -120,7 +120,8 @@ ATTACKS: dict[str, AttackInfo] = {
     "fgsm": AttackInfo(fgsm, "eps", "FGSM"),
     "bim": AttackInfo(bim, "eps", "BIM", ("bim_steps",)),
     "deepfool": AttackInfo(deepfool, "iterations", "DeepFool", _DEEPFOOL),
-    "cw": AttackInfo(cw, "iterations", "C&W-L2", _CW),
+    # v2: start inside the tanh box by 1e-3, warm-start each search step (minimal_attacks.cw)
+    "cw": AttackInfo(cw, "iterations", "C&W-L2", _CW, version=2),
     # v2: random starts seeded per attack batch (batch_seed), so sharded runs equal serial ones
     "pgd": AttackInfo(pgd, "eps", "PGD", ("pgd_steps", "pgd_restarts"), version=2),
     "apgd_ce": AttackInfo(apgd_ce, "eps", "APGD-CE", ("apgd_steps",)),

@@ -71,6 +71,9 @@ def deepfool(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams
     return _originals_where_failed(model, x, y, adv)
 
 
+TANH_MARGIN = 1e-3  # C&W starts a saturated pixel at atanh(1 - 1e-3) = 3.8, half a 1e-3 step inside
+
+
 def cw(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> Tensor:
     """Untargeted C&W-L2 (Carlini & Wagner 2017; eq. 3 of the paper) with a binary search over c.
 
@@ -78,15 +81,26 @@ def cw(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> T
     -kappa); ``steps`` Adam iterations per search step, ``cw_search_steps`` search steps, c
     per image: halved towards the last success, times 10 while it never succeeded. Keeps per image
     the smallest-L2 successful example; images never fooled are returned unchanged.
+
+    Two changes to the original schedule make it converge in few iterations (checked against
+    DeepFool by :func:`l2_convergence`): w starts at most ``TANH_MARGIN`` / 2 inside the box, not
+    1e-6 (from atanh(1 - 1e-6) = 7.25, Adam's steps of about ``cw_lr`` could not move a pixel at
+    exactly 0 or 1 — most MNIST pixels — within 50 iterations); and each search step starts from
+    the image's best example so far (else where the previous step ended), not from x again.
     """
     n = len(x)
-    w0 = torch.atanh((2 * x - 1).clamp(-1 + 1e-6, 1 - 1e-6))
+    def to_w(v: Tensor) -> Tensor:
+        return torch.atanh((2 * v - 1).clamp(-1 + TANH_MARGIN, 1 - TANH_MARGIN))
+    start = to_w(x)
     c = torch.full((n,), p.cw_c, device=x.device)
     lower, upper = torch.zeros(n, device=x.device), torch.full((n,), float("inf"), device=x.device)
-    best_l2, best = torch.full((n,), float("inf"), device=x.device), x.clone()
-    onehot = nn.functional.one_hot(y, model(x[:1]).shape[1]).bool()
+    with torch.no_grad():
+        logits = model(x)
+    onehot = nn.functional.one_hot(y, logits.shape[1]).bool()
+    best = x.clone()  # an image misclassified already stays as it is, at L2 = 0
+    best_l2 = torch.where(logits.argmax(1) == y, float("inf"), 0.0)
     for _ in range(p.cw_search_steps):
-        w = w0.clone().requires_grad_(True)
+        w = start.clone().requires_grad_(True)
         opt = torch.optim.Adam([w], lr=p.cw_lr)
         found = torch.zeros(n, dtype=torch.bool, device=x.device)
         for _ in range(steps):
@@ -108,4 +122,5 @@ def cw(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> T
         upper = torch.where(found, torch.minimum(upper, c), upper)
         lower = torch.where(found, lower, torch.maximum(lower, c))
         c = torch.where(upper < float("inf"), (lower + upper) / 2, c * 10)
+        start = torch.where((best_l2 < float("inf")).view(-1, 1, 1, 1), to_w(best), w.detach())
     return best

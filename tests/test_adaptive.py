@@ -52,7 +52,7 @@ def test_adaptive_table_verdict_and_checks_on_real_attacks(lenet, defense, mnist
     assert acc["undefended", "worst case", 0.3] < 0.1
     assert acc["adaptive", "clean", 0.0] > 0.85
     checks = sanity_checks(table)
-    assert len(checks) == 4 and checks.passed.dtype == bool
+    assert len(checks) == 5 and checks.passed.dtype == bool
     rows = verdict(table, "mnist")
     assert list(rows.budget.unique()) == ["paper's eps 0.15", "field's eps 0.3"] and len(rows) == 6
     rows.to_csv(tmp_path / "adaptive_verdict.csv", index=False)
@@ -64,22 +64,33 @@ def test_adaptive_table_verdict_and_checks_on_real_attacks(lenet, defense, mnist
     assert len(sanity_section(tmp_path).splitlines()) == 2 + len(checks)
 
 
-def _table(square: float) -> pd.DataFrame:
+def _table(square: float, doubled: float = 0.69) -> pd.DataFrame:
     rows = [("undefended", a, 0.3, v) for a, v in [("fgsm", 0.2), ("pgd", 0.0), ("apgd_ce (cascade)", 0.0),
-                                                   ("apgd_dlr (cascade)", 0.0), ("square (cascade)", 0.0),
-                                                   ("worst case", 0.0)]]
+                                                   ("apgd_dlr (cascade)", 0.0), ("pgd x2 (cascade)", 0.0),
+                                                   ("square (cascade)", 0.0), ("worst case", 0.0)]]
     rows += [("adaptive", a, 0.3, v) for a, v in [("fgsm", 0.8), ("pgd", 0.7), ("transfer from bare classifier", 0.7),
                                                   ("apgd_ce (cascade)", 0.7), ("apgd_dlr (cascade)", 0.69),
                                                   ("transfer from surrogate (cascade)", 0.69),
+                                                  ("pgd x2 (cascade)", doubled),
                                                   ("square (cascade)", square), ("worst case", square)]]
     return pd.DataFrame(rows, columns=["threat", "attack", "eps", "accuracy"]).assign(n=1000)
+
+
+def _check(checks: pd.Series, start: str) -> bool:
+    return checks[[c for c in checks.index if c.startswith(start)][0]]
 
 
 @pytest.mark.parametrize("square, masked", [(0.65, False), (0.6, True)])
 def test_masking_check_fails_when_gradient_free_finds_what_gradients_missed(square, masked):
     checks = sanity_checks(_table(square)).set_index("check").passed
-    assert checks[[c for c in checks.index if c.startswith("gradient-free")][0]] == (not masked)
-    assert checks[[c for c in checks.index if c.startswith("undefended")][0]]
+    assert _check(checks, "gradient-free") == (not masked)
+    assert _check(checks, "undefended")
+
+
+@pytest.mark.parametrize("doubled, converged", [(0.685, True), (0.67, False)])
+def test_convergence_check_fails_when_doubled_pgd_still_breaks_images(doubled, converged):
+    checks = sanity_checks(_table(doubled - 0.01, doubled)).set_index("check").passed
+    assert _check(checks, "PGD with doubled") == converged
 
 
 @pytest.mark.parametrize("name", ["pgd", "apgd_ce", "apgd_dlr", "square"])

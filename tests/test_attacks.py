@@ -111,3 +111,30 @@ def test_deepfool_candidate_classes(lenet, batch):
     assert f_top3.sum() >= 0.95 * f_full.sum()
     both = f_full & f_top3
     assert l2_top3[both].median() <= 1.1 * l2_full[both].median()
+
+
+@pytest.fixture(scope="module")
+def cifar_lenet():
+    """A LeNet trained 2 epochs on 5,000 real CIFAR-10 (JPEG copy) images, and 100 test images."""
+    from reconstruction_defense.data import load_dataset
+    from reconstruction_defense.models import build_classifier
+    from reconstruction_defense.train import classifier_epoch, fit
+    train = load_dataset("cifar10", "train", n=5000, seed=0)
+    torch.manual_seed(0)
+    model = build_classifier("lenet", train.info)
+    fit(model, classifier_epoch(train, 64, 0), 2, 3e-3, {})
+    return model.eval(), load_dataset("cifar10", "test", n=100, seed=0)
+
+
+def test_cw_converges_to_no_more_than_deepfools_perturbation(lenet, mnist_test, cifar_lenet, monkeypatch):
+    from reconstruction_defense import minimal_attacks
+    from reconstruction_defense.checks import l2_convergence
+    params = AttackParams()  # the cpu profile's budgets: 5 search steps of 50 iterations
+    for model, test in ((lenet, mnist_test.head(100)), cifar_lenet):
+        check = l2_convergence(model, test, params, cw_steps=50, deepfool_steps=50)
+        assert check.passed.all(), check.to_string()
+    # planted: the schedule before the fix (a saturated pixel starts at atanh(1 - 1e-6) = 7.25,
+    # 3 search steps); on MNIST, where most pixels are exactly 0, it does not converge
+    monkeypatch.setattr(minimal_attacks, "TANH_MARGIN", 1e-6)
+    old = l2_convergence(lenet, mnist_test.head(100), AttackParams(cw_search_steps=3), 50, 50)
+    assert not old.passed.all()

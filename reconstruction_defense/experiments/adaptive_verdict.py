@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..adaptive import adaptive_table, doubled_pgd, l2_table, sanity_checks
+from ..adaptive import adaptive_table, l2_table, sanity_checks
+from ..checks import l2_convergence
 from ..models.classifiers import DISPLAY
 from ..profiles import Profile, recipe_for
 from ..zoo import train_or_load, trained_classifier
@@ -24,19 +25,15 @@ def adaptive_evaluation(dataset: str, profile: Profile, data_root: str | None = 
                         workdir: Path = Path("runs")) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Notebook 06's step for one dataset: the classifier and defense of notebook 02, a surrogate
     (:func:`surrogate_arch`), the :func:`adaptive_table` on the first ``adaptive.n_test`` test
-    images over the profile's adaptive eps grid, and its :func:`sanity_checks`, with the
-    doubled-PGD convergence check at every eps where more than 5% of the images survive
-    (elsewhere there is nothing to doubt)."""
+    images over the profile's adaptive eps grid (doubled PGD included in its cascade), and its
+    :func:`sanity_checks`."""
     models = train_or_load(dataset, profile, data_root, workdir)
     test = models.test.head(profile.adaptive.n_test)
     surrogate = trained_classifier(surrogate_arch(profile, dataset), models.train, profile, workdir)
     eps, cache = profile.adaptive.eps_grid(dataset), Path(workdir) / "adversarial"
     table = adaptive_table(models.classifier, models.defense, test, [0.0, *eps], profile.attacks, cache,
                            profile.seed, surrogate, DISPLAY[models.classifier.arch])
-    worst = table[(table.threat == "adaptive") & (table.attack == "worst case")].set_index("eps").accuracy
-    doubtful = [e for e in eps if worst[e] > 0.05]  # where robustness is claimed, so convergence matters
-    doubled = doubled_pgd(models.classifier, models.defense, test, doubtful, profile.attacks, cache, profile.seed)
-    checks = sanity_checks(table, doubled, convergence_tolerance=profile.adaptive.convergence_tolerance)
+    checks = sanity_checks(table, convergence_tolerance=profile.adaptive.convergence_tolerance)
     return table, checks.assign(dataset=test.info.display_name)
 
 
@@ -48,6 +45,16 @@ def l2_evaluation(dataset: str, profile: Profile, data_root: str | None = None,
     return l2_table(models.classifier, models.defense, models.test.head(profile.adaptive.cw_n_test),
                     profile.sweeps.cw_steps, recipe_for(dataset).l2_radii, profile.attacks,
                     Path(workdir) / "adversarial", profile.seed, DISPLAY[models.classifier.arch])
+
+
+def cw_convergence(dataset: str, profile: Profile, data_root: str | None = None,
+                   workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Notebook 06's check that C&W-L2 has converged (:func:`l2_convergence`): on the bare main
+    classifier over the profile's test images, at the DeepFool and C&W iterations of Tables 1-3
+    (whose cached sets it reuses)."""
+    models = train_or_load(dataset, profile, data_root, workdir)
+    return l2_convergence(models.classifier, models.test, profile.attacks, profile.sweeps.cw_steps,
+                          profile.sweeps.deepfool_steps, Path(workdir) / "adversarial", profile.seed)
 
 
 def adversarial_training_evaluation(dataset: str, profile: Profile, data_root: str | None = None,
