@@ -47,10 +47,11 @@ def pixel_depth_curves(table: pd.DataFrame, ax: plt.Axes | None = None, title: s
 
 
 def strength_panels(table: pd.DataFrame, title: str = "",
-                    paper: dict[str, float] | None = None) -> plt.Figure:
+                    paper: dict[str, tuple[float, float]] | None = None) -> plt.Figure:
     """Figures 6-8: accuracy vs attack strength without and with the defense, one panel per
-    attack, 95% Wilson band shaded. ``paper`` maps an attack key to the paper's defended accuracy
-    at its table strength, drawn as a line where given."""
+    attack, 95% Wilson band shaded. ``paper`` maps an attack key to the paper's (without, with
+    the defense) accuracy at its figure's largest strength (:func:`~.paper.figure_end_points`),
+    drawn at our sweep's largest strength, which stands for it."""
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), sharey=True)
     for ax, attack in zip(axes, PAPER_ATTACKS):
         grp = table[table.attack == attack]
@@ -59,7 +60,10 @@ def strength_panels(table: pd.DataFrame, title: str = "",
             ax.plot(line.strength, line.accuracy, "o-", ms=3, label=f"{defense}")
             ax.fill_between(line.strength, line.ci_low, line.ci_high, alpha=0.2)
         if paper and attack in paper:
-            ax.axhline(paper[attack], color="grey", ls=":", lw=1, label="paper, defended (table)")
+            end = grp.strength.max()
+            for value, marker, label in ((paper[attack][0], "kx", "paper, no defense (end point)"),
+                                         (paper[attack][1], "k*", "paper, defense (end point)")):
+                ax.plot([end], [value], marker, ms=8, clip_on=False, label=label)
         is_eps = ATTACKS[attack].strength == "eps"
         ax.set(title=display_name(attack), xlabel="eps" if is_eps else "max iterations", ylim=(0, 1.02))
         if not is_eps:

@@ -72,6 +72,17 @@ def test_published_numbers_match_the_paper_text():
     assert len(rows) == 25 and [p for _, p in rows[18:]] == pairs
 
 
+@pytest.mark.skipif(not PAPER.exists(), reason="the paper's text lives in ../shared (CI has it)")
+def test_figure_end_points_are_quoted_from_the_paper_text():
+    from reconstruction_defense.paper import FIGURE_SENTENCES, figure_end_points
+    text = " ".join(PAPER.read_text().split())
+    for dataset, sentence in FIGURE_SENTENCES.items():
+        assert sentence in text, dataset
+        assert all(0 <= lo <= hi <= 1 for lo, hi in figure_end_points(dataset).values())
+    assert figure_end_points("cifar10")["deepfool"] == (0.18, 0.87)
+    assert FIGURE_SENTENCES["mnist"].replace("20% to 97%", "20% to 79%") not in text  # a typo is caught
+
+
 def test_transfer_classifiers_follow_each_paper_table():
     cpu = get_profile("cpu")
     assert transfer_archs(cpu, "mnist") == ("resnet20", "lenet", "small_inception")
