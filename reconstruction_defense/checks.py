@@ -1,5 +1,5 @@
-"""Checks that an attack did its job, each a table row with a verdict, so a weak attack shows up
-as a failed check instead of as robustness."""
+"""Checks that an attack did its job, each a table row with a verdict, so a weak attack or a
+masked gradient shows up as a failed check instead of as robustness."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,3 +40,27 @@ def l2_convergence(model: nn.Module, test: ImageSet, params: AttackParams, cw_st
     deepfool, cw = table.median_l2
     table["passed"] = [True, bool(table.success.iloc[1] == 1.0 and cw <= slack * deepfool)]
     return table
+
+
+def everything_reachable_eps(k: int) -> float:
+    """The L-inf budget at which any k-level quantized image can be reached from any image: the
+    ball then holds, for every pixel, values on both sides of the lowest and the highest rounding
+    threshold (0.5 / (k - 1) and 1 - 0.5 / (k - 1)); 0.01 more steps past the tie, which
+    ``torch.round`` sends to the even level. k = 2: 0.51, k = 4: 0.843, k = 8: 0.939."""
+    return round(1 - 0.5 / (k - 1) + 0.01, 3)
+
+
+def reaches_zero(pipeline: nn.Module, test: ImageSet, k: int, params: AttackParams,
+                 cache_dir: Path | None = None, seed: int = 0, at_most: float = 0.05) -> pd.DataFrame:
+    """Carlini et al. (2019): with a budget that lets the attacker reach every quantized image,
+    BIM through ``pipeline`` (BPDA) must bring accuracy to about 0; if it does not, the attack or
+    its gradient is broken (masking), and every smaller-eps number is in doubt. BIM, not PGD:
+    in a ball this large PGD's random start alone lowers accuracy, gradient or not (with the
+    gradient zeroed, on the smoke models: Fashion-MNIST 72 % -> 54 %, CIFAR-10 23 % -> 10 %)."""
+    eps = everything_reachable_eps(k)
+    adv = adversarial_examples(pipeline, test.images, test.labels, "bim", eps, params, cache_dir, seed)
+    accuracy = (predict(pipeline, adv) == test.labels).float().mean().item()
+    return pd.DataFrame([{"check": f"defended accuracy reaches about 0 at eps {eps:g}, where every "
+                                   f"{k}-level image is reachable",
+                          "passed": accuracy <= at_most,
+                          "detail": f"BIM through BPDA leaves {accuracy:.1%} of {len(test)} images"}])

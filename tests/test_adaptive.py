@@ -132,3 +132,34 @@ def test_median_l2_is_over_the_images_the_model_gets_right(defense, mnist_test, 
     assert (predict(weak, test.images) == test.labels).float().mean() < 0.5
     table = l2_table(weak, defense, test, 20, (0.5,), AttackParams(cw_search_steps=1), tmp_path)
     assert (table.median_l2 > 0).all(), table[["threat", "median_l2"]]
+
+
+class _ZeroGradient(torch.nn.Module):
+    """A planted masked model: ``model``'s outputs with a gradient of exactly 0 w.r.t. the input."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x.detach()) + 0 * x.flatten(1).sum(1, keepdim=True)
+
+
+def test_everything_reachable_eps_follows_the_quantizers_rounding():
+    from reconstruction_defense.checks import everything_reachable_eps
+    from reconstruction_defense.quantize import quantize
+    for k in (2, 4, 8):
+        eps = everything_reachable_eps(k)
+        ends = torch.tensor([0.0, 1.0])
+        assert quantize((ends + torch.tensor([eps, -eps])).clamp(0, 1), k).tolist() == [1.0, 0.0]
+        short = eps - 0.02  # a little less, and the extreme levels are out of reach
+        assert quantize((ends + torch.tensor([short, -short])).clamp(0, 1), k).tolist() != [1.0, 0.0]
+
+
+def test_reaches_zero_passes_for_bpda_and_fails_on_a_masked_gradient(lenet, defense, mnist_test, tmp_path):
+    from reconstruction_defense.checks import reaches_zero
+    test, params = mnist_test.head(100), AttackParams(pgd_steps=10)
+    honest = reaches_zero(bpda_pipeline(defense, lenet), test, 2, params, tmp_path / "honest")
+    # its own cache: the wrapper has the same weights, so the same cache key
+    masked = reaches_zero(_ZeroGradient(bpda_pipeline(defense, lenet)), test, 2, params, tmp_path / "masked")
+    assert honest.passed.item() and not masked.passed.item(), (honest.detail.item(), masked.detail.item())

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..adaptive import adaptive_table, l2_table, sanity_checks
-from ..checks import l2_convergence
+from ..adaptive import adaptive_table, bpda_pipeline, l2_table, sanity_checks
+from ..checks import l2_convergence, reaches_zero
 from ..models.classifiers import DISPLAY
 from ..profiles import Profile, recipe_for
 from ..zoo import train_or_load, trained_classifier
@@ -25,15 +25,19 @@ def adaptive_evaluation(dataset: str, profile: Profile, data_root: str | None = 
                         workdir: Path = Path("runs")) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Notebook 06's step for one dataset: the classifier and defense of notebook 02, a surrogate
     (:func:`surrogate_arch`), the :func:`adaptive_table` on the first ``adaptive.n_test`` test
-    images over the profile's adaptive eps grid (doubled PGD included in its cascade), and its
-    :func:`sanity_checks`."""
+    images over the profile's adaptive eps grid (doubled PGD included in its cascade), its
+    :func:`sanity_checks`, and :func:`reaches_zero` on the same images."""
     models = train_or_load(dataset, profile, data_root, workdir)
     test = models.test.head(profile.adaptive.n_test)
     surrogate = trained_classifier(surrogate_arch(profile, dataset), models.train, profile, workdir)
     eps, cache = profile.adaptive.eps_grid(dataset), Path(workdir) / "adversarial"
     table = adaptive_table(models.classifier, models.defense, test, [0.0, *eps], profile.attacks, cache,
                            profile.seed, surrogate, DISPLAY[models.classifier.arch])
-    checks = sanity_checks(table, convergence_tolerance=profile.adaptive.convergence_tolerance)
+    checks = pd.concat([
+        sanity_checks(table, convergence_tolerance=profile.adaptive.convergence_tolerance),
+        reaches_zero(bpda_pipeline(models.defense, models.classifier), test, models.defense.quantizer.k,
+                     profile.attacks, cache / f"bpda-k{models.defense.quantizer.k}", profile.seed)],
+        ignore_index=True)
     return table, checks.assign(dataset=test.info.display_name)
 
 
