@@ -67,7 +67,9 @@ def adversarial_examples(classifier: nn.Module, images: Tensor, labels: Tensor, 
     check_strength(attack, strength)
     if cache_dir is None:
         return sharded_attack(attack, classifier, images, labels, strength, params, seed)
-    key = hashlib.sha256(repr((model_digest(classifier), attack, float(strength),
+    # the weights and the module's structure: a wrapper with the same weights (a BPDA pipeline
+    # beside the deployed one, a masked copy) attacks another function
+    key = hashlib.sha256(repr((model_digest(classifier), repr(classifier), attack, float(strength),
                                sorted(params_used(attack, params).items()), seed,
                                tensor_digest(images, labels), attack_code_version(attack)
                                )).encode()).hexdigest()[:24]

@@ -159,7 +159,7 @@ def test_everything_reachable_eps_follows_the_quantizers_rounding():
 def test_reaches_zero_passes_for_bpda_and_fails_on_a_masked_gradient(lenet, defense, mnist_test, tmp_path):
     from reconstruction_defense.checks import reaches_zero
     test, params = mnist_test.head(100), AttackParams(pgd_steps=10)
-    honest = reaches_zero(bpda_pipeline(defense, lenet), test, 2, params, tmp_path / "honest")
-    # its own cache: the wrapper has the same weights, so the same cache key
-    masked = reaches_zero(_ZeroGradient(bpda_pipeline(defense, lenet)), test, 2, params, tmp_path / "masked")
+    honest = reaches_zero(bpda_pipeline(defense, lenet), test, 2, params, tmp_path)
+    # the same cache folder: a wrapper with the same weights must not be served the honest set
+    masked = reaches_zero(_ZeroGradient(bpda_pipeline(defense, lenet)), test, 2, params, tmp_path)
     assert honest.passed.item() and not masked.passed.item(), (honest.detail.item(), masked.detail.item())
