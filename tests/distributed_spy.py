@@ -1,6 +1,7 @@
 """``precompute`` under torchrun with every file write logged per rank (tests/test_distributed.py).
-With SPY_PLANT=1 the three guarantees of the distributed path are broken on purpose: every rank
-writes, ranks keep their own BatchNorm statistics, and gradients are not averaged (no DDP)."""
+SPY_PLANT breaks the distributed path on purpose: ``writer``, every rank writes; ``model``, ranks
+keep their own BatchNorm statistics and gradients are not averaged (no DDP). (Both at once would
+let two ranks write different checkpoints to the same file.)"""
 import importlib
 import os
 import sys
@@ -20,8 +21,10 @@ def main() -> int:
             f.write(f"{Path(path).resolve()}\n")
         real_write(path, data)
     checkpoints.atomic_write = evaluate.atomic_write = logged_write
-    if os.environ.get("SPY_PLANT"):
+    plant = os.environ.get("SPY_PLANT")
+    if plant == "writer":
         distributed.is_writer = lambda: True
+    elif plant == "model":
         distributed.sync_from_rank0 = lambda module: None
         distributed.wrap_for_training = lambda module: module
     return precompute.main(sys.argv[1:])

@@ -25,7 +25,7 @@ ARGS = ["--profile", "smoke", "--datasets", "mnist", "--steps", "models", "trans
         "--set", *(f"{k}={v}" for k, v in OVERRIDES.items())]
 
 
-def _run(command: list[str], workdir: Path, log: Path, plant: bool = False) -> None:
+def _run(command: list[str], workdir: Path, log: Path, plant: str = "") -> None:
     log.mkdir(parents=True, exist_ok=True)
     # one thread per process on both sides: thread count changes float rounding (README)
     root = str(Path(__file__).resolve().parents[1])  # the spy runs as a script, from tests/
@@ -33,13 +33,13 @@ def _run(command: list[str], workdir: Path, log: Path, plant: bool = False) -> N
            "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     env.pop("SPY_PLANT", None)
     if plant:
-        env["SPY_PLANT"] = "1"
+        env["SPY_PLANT"] = plant
     result = subprocess.run([*command, *ARGS, "--workdir", str(workdir)], env=env, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def torchrun(workdir: Path, log: Path, plant: bool = False) -> None:
+def torchrun(workdir: Path, log: Path, plant: str = "") -> None:
     _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SPY)],
          workdir, log, plant)
 
@@ -73,14 +73,17 @@ def sets_equal(a: Path, b: Path) -> bool:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Workdirs: ``ddp`` (2 ranks), ``serial`` (1 process on ddp's models), ``scratch`` (1
-    process trained from scratch), ``planted`` (2 ranks, broken) and ``planted_serial``."""
+    process trained from scratch), ``planted`` (2 ranks without DDP and BatchNorm sync) with
+    ``planted_serial``, and ``every_rank_writes`` (2 ranks, rank 0 not the only writer)."""
     root = tmp_path_factory.mktemp("distributed")
-    w = {name: root / name for name in ("ddp", "serial", "scratch", "planted", "planted_serial")}
+    names = ("ddp", "serial", "scratch", "planted", "planted_serial", "every_rank_writes")
+    w = {name: root / name for name in names}
     torchrun(w["ddp"], root / "log-ddp")
     one_process(w["serial"], root / "log-serial", checkpoints_from=w["ddp"])
     one_process(w["scratch"], root / "log-scratch")
-    torchrun(w["planted"], root / "log-planted", plant=True)
+    torchrun(w["planted"], root / "log-planted", plant="model")
     one_process(w["planted_serial"], root / "log-planted-serial", checkpoints_from=w["planted"])
+    torchrun(w["every_rank_writes"], root / "log-every-rank-writes", plant="writer")
     return root, w
 
 
@@ -112,4 +115,4 @@ def test_only_rank_0_writes(runs):
     on_disk = [str(p.resolve()) for p in w["ddp"].rglob("*") if p.is_file()]
     assert sorted(set(written)) == sorted(on_disk)
     assert not (root / "log-ddp" / "writes-rank1.txt").exists()
-    assert (root / "log-planted" / "writes-rank1.txt").read_text().split()  # every rank wrote
+    assert (root / "log-every-rank-writes" / "writes-rank1.txt").read_text().split()  # planted
