@@ -1,9 +1,10 @@
-"""An estimate, not a measurement: what the ``paper`` profile's series costs on one H100.
+"""An estimate, not a measurement: what the ``paper`` profile's series costs on one GPU.
 
     python benchmarks/gpu_estimate.py [--train-tflops 200] [--attack-tflops 17]
 
-No GPU was available to this project, so nothing here was timed. The estimate counts work and
-divides it by an assumed throughput:
+The series was never run on a GPU. The estimate counts work and divides it by a throughput,
+assumed by default, or measured with ``benchmarks/gpu_check.py`` (on an H200: 32 TFLOP/s for
+training, 25 for attacks, README):
 
 * FLOPs per image of one forward+backward pass of each network, counted by
   ``torch.utils.flop_counter`` on the paper profile's own architectures at each dataset's size;
@@ -13,7 +14,7 @@ divides it by an assumed throughput:
   image (DeepFool: one pass per class per step; C&W: steps x search steps; the adaptive cascade
   through quantizer + restorer + classifier on all images at every eps, Square's queries counted
   as forward passes, about a third of a forward+backward);
-* throughput assumed, not measured: training in bf16 at about 20 % of the H100's dense bf16
+* the default throughput, assumed: training in bf16 at about 20 % of the H100's dense bf16
   peak (989 TFLOP/s), attacks and scoring in full float32 at about 25 % of its float32 peak
   (67 TFLOP/s). Small 28 x 28 and 32 x 32 images use a GPU poorly, so either could be off by 2-3x.
 """
