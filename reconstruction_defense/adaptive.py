@@ -21,10 +21,12 @@ from .attacks import AttackParams
 from .data import ImageSet
 from .defense import Defended, ReconstructionDefense
 from .evaluate import adversarial_examples, predict, wilson_interval
+from .models.restorer import straight_through_copy
 from .profiles import recipe_for
 
 ATTACKS_ON_ALL_IMAGES = ("fgsm", "pgd")  # not cascaded: their own accuracies are checked
 DOUBLED = "pgd x2"  # the cascade's convergence stage
+THROUGH_CLAMP = "pgd through clamp"  # PGD with the restorer's output clamp straight-through too
 
 
 def doubled(params: AttackParams) -> AttackParams:
@@ -39,10 +41,13 @@ def cascade_label(attack: str) -> str:
     return f"{attack} (cascade)"
 
 
-def bpda_pipeline(defense: ReconstructionDefense, classifier: nn.Module) -> Defended:
+def bpda_pipeline(defense: ReconstructionDefense, classifier: nn.Module, through_clamp: bool = False
+                  ) -> Defended:
     """classifier(restorer(q_k(x))) with the straight-through quantizer: the same function as the
-    deployed defense (forward = rounding), differentiable for the attacker."""
-    return Defended(ReconstructionDefense(defense.restorer, defense.quantizer.k, straight_through=True),
+    deployed defense (forward = rounding), differentiable for the attacker; ``through_clamp``
+    also makes the restorer's output clamp straight-through."""
+    restorer = straight_through_copy(defense.restorer) if through_clamp else defense.restorer
+    return Defended(ReconstructionDefense(restorer, defense.quantizer.k, straight_through=True),
                     classifier).eval()
 
 
@@ -78,7 +83,9 @@ def _cascade(pipeline: Defended, defense: ReconstructionDefense, surrogate: nn.M
     stages = [(a, pipeline, a, params) for a in ("apgd_ce", "apgd_dlr")]
     if surrogate is not None:
         stages.append(("transfer from surrogate", bpda_pipeline(defense, surrogate), "pgd", params))
-    stages.append((DOUBLED, pipeline, "pgd", doubled(params)))
+    through_clamp = bpda_pipeline(defense, pipeline.classifier, through_clamp=True)
+    stages += [(THROUGH_CLAMP, through_clamp, "pgd", params), ("flip", through_clamp, "flip", params),
+               (DOUBLED, pipeline, "pgd", doubled(params))]
     return stages + [("square", pipeline, "square", params)]  # gradient-free, last
 
 
@@ -95,9 +102,11 @@ def adaptive_table(classifier: nn.Module, defense: ReconstructionDefense, test: 
       defense.
 
     FGSM, PGD and transfer from the bare classifier run on every image. Then, as in AutoAttack
-    (Croce & Hein 2020), APGD-CE, APGD-DLR, transfer from the surrogate, PGD with twice the
-    steps and restarts (``pgd x2``: what it still breaks says whether the gradient attacks had
-    converged) and Square run in turn only on the images every earlier attack left correct;
+    (Croce & Hein 2020), APGD-CE, APGD-DLR, transfer from the surrogate, PGD through a
+    straight-through restorer clamp too, the quantizer flip search
+    (:mod:`~reconstruction_defense.quantizer_attacks`), PGD with twice the steps and restarts
+    (``pgd x2``: what it still breaks says whether the gradient attacks had converged) and Square
+    run in turn only on the images every earlier attack left correct;
     their rows (``... (cascade)``) hold the running worst case. ``worst case`` counts an image
     as robust only if it survived all.
     """
@@ -128,35 +137,6 @@ def adaptive_table(classifier: nn.Module, defense: ReconstructionDefense, test: 
             rows.append(_row(test, model_name, "adaptive", cascade_label(label), eps, robust))
         rows.append(_row(test, model_name, "undefended", "worst case", eps, bare_robust))
         rows.append(_row(test, model_name, "adaptive", "worst case", eps, robust))
-    return pd.DataFrame(rows)
-
-
-def l2_table(classifier: nn.Module, defense: ReconstructionDefense, test: ImageSet, steps: int,
-             radii: tuple[float, ...], params: AttackParams, cache_dir: Path, seed: int = 0,
-             model_name: str = "model") -> pd.DataFrame:
-    """C&W-L2 (Carlini & Wagner 2017), a minimal-perturbation attack with ``steps`` iterations per
-    search step: made on the bare classifier and scored without the defense (``undefended``) and
-    through it (``paper``, the paper's protocol), and made through BPDA on the whole pipeline
-    (``adaptive``). Per image, the L2 norm that fools the scored model (0 if the clean image is
-    already wrong, infinite if the attack failed) gives the accuracy at every radius in ``radii``;
-    ``median_l2`` is its median over the images the scored model gets right when clean (over all
-    images it would read 0 as soon as half are misclassified, as on a weak CIFAR-10 model)."""
-    pipeline = bpda_pipeline(defense, classifier)
-    x, y = test.images, test.labels
-    bare_cache, bpda_cache = Path(cache_dir), Path(cache_dir) / f"bpda-k{defense.quantizer.k}"
-    threats = {"undefended": (classifier, classifier, bare_cache), "paper": (classifier, pipeline, bare_cache),
-               "adaptive": (pipeline, pipeline, bpda_cache)}  # (attacked model, scored model, cache)
-    rows = []
-    for threat, (source, scored, folder) in threats.items():
-        adv = adversarial_examples(source, x, y, "cw", steps, params, folder, seed)
-        needed = torch.where(predict(scored, adv) != y, (adv - x).flatten(1).norm(dim=1), float("inf"))
-        clean_right = predict(scored, x) == y
-        median = float(needed[clean_right].median()) if clean_right.any() else float("nan")
-        needed[~clean_right] = 0.0
-        for r in radii:
-            row = _row(test, model_name, threat, "cw", 0.0, needed > r)
-            del row["eps"]
-            rows.append({**row, "l2": r, "median_l2": median})
     return pd.DataFrame(rows)
 
 

@@ -1,5 +1,6 @@
 """Attack registry: FGSM, BIM (strength = eps, L-inf), DeepFool, C&W-L2 (strength = iterations);
-for the adaptive evaluation also PGD, APGD-CE/DLR and Square (strength = eps, L-inf).
+for the adaptive evaluation also PGD, APGD-CE/DLR, Square and the quantizer flip search
+(strength = eps, L-inf) and DDN, a second minimal-norm L2 attack (strength = iterations).
 
 ``deepfool`` and ``cw`` are our batched implementations (:mod:`.minimal_attacks`); ``deepfool_ta``
 and ``cw_ta`` are torchattacks 3.5.1's, kept as test oracles and benchmark references. Every
@@ -19,7 +20,8 @@ from torch import Tensor, nn
 
 from .data import check_images
 from .device import full_float32, model_device, on_device_of
-from .minimal_attacks import cw, cw_torchattacks, deepfool, deepfool_torchattacks
+from .minimal_attacks import cw, cw_torchattacks, ddn, deepfool, deepfool_torchattacks
+from .quantizer_attacks import flip_search
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class AttackParams:
     pgd_restarts: int = 1
     apgd_steps: int = 25
     square_queries: int = 200
+    flip_steps: int = 20  # quantizer flip search: rounds, each moving 1/flip_steps of the movable pixels
     batch_size: int = 250  # images per attack batch; part of the adversarial-set cache key
 
 
@@ -123,10 +126,12 @@ ATTACKS: dict[str, AttackInfo] = {
     # v2: start inside the tanh box by 1e-3, warm-start each search step (minimal_attacks.cw)
     "cw": AttackInfo(cw, "iterations", "C&W-L2", _CW, version=2),
     # v2: random starts seeded per attack batch (batch_seed), so sharded runs equal serial ones
+    "ddn": AttackInfo(ddn, "iterations", "DDN"),
     "pgd": AttackInfo(pgd, "eps", "PGD", ("pgd_steps", "pgd_restarts"), version=2),
     "apgd_ce": AttackInfo(apgd_ce, "eps", "APGD-CE", ("apgd_steps",)),
     "apgd_dlr": AttackInfo(apgd_dlr, "eps", "APGD-DLR", ("apgd_steps",)),
     "square": AttackInfo(square, "eps", "Square", ("square_queries",)),
+    "flip": AttackInfo(flip_search, "eps", "Quantizer flip search", ("flip_steps",)),
     "deepfool_ta": AttackInfo(deepfool_torchattacks, "iterations", "DeepFool (torchattacks)", ("overshoot",)),
     "cw_ta": AttackInfo(cw_torchattacks, "iterations", "C&W-L2 (torchattacks)", ("cw_c", "cw_kappa", "cw_lr")),
 }

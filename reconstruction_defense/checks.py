@@ -8,8 +8,10 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from .adaptive import bpda_pipeline
 from .attacks import AttackParams
 from .data import ImageSet
+from .defense import ReconstructionDefense
 from .evaluate import adversarial_examples, predict
 
 
@@ -64,3 +66,41 @@ def reaches_zero(pipeline: nn.Module, test: ImageSet, k: int, params: AttackPara
                                    f"{k}-level image is reachable",
                           "passed": accuracy <= at_most,
                           "detail": f"BIM through BPDA leaves {accuracy:.1%} of {len(test)} images"}])
+
+
+GRADIENT_ATTACKS = ("fgsm", "pgd", "apgd_ce", "apgd_dlr")  # through BPDA; PGD and the flip search
+# also through the straight-through clamp
+
+
+def gradient_survivors(defense: ReconstructionDefense, classifier: nn.Module, test: ImageSet, eps: float,
+                       params: AttackParams, cache_dir: Path | None = None, seed: int = 0) -> Tensor:
+    """Per image of ``test``, whether the deployed pipeline still classifies it right after every
+    gradient-based attack of the adaptive evaluation (each run on all of ``test``)."""
+    bpda, clamp = bpda_pipeline(defense, classifier), bpda_pipeline(defense, classifier, through_clamp=True)
+    runs = [(bpda, a) for a in GRADIENT_ATTACKS] + [(clamp, "pgd"), (clamp, "flip")]
+    robust = torch.ones(len(test), dtype=torch.bool)
+    for model, attack in runs:
+        adv = adversarial_examples(model, test.images, test.labels, attack, eps, params, cache_dir, seed)
+        robust &= predict(bpda, adv) == test.labels
+    return robust
+
+
+def square_finds_nothing_new(defense: ReconstructionDefense, classifier: nn.Module, test: ImageSet,
+                             eps: float, params: AttackParams, cache_dir: Path | None = None, seed: int = 0,
+                             at_most: float = 0.05) -> pd.DataFrame:
+    """Carlini et al. (2019), Athalye et al. (2018): a gradient-free attack run on its own, with
+    the profile's full query budget (``params.square_queries``), on the same images as every
+    gradient attack; if it breaks more than ``at_most`` of the images that all the gradient
+    attacks left correct, the gradients are masked or the gradient attacks are weak."""
+    robust = gradient_survivors(defense, classifier, test, eps, params, cache_dir, seed)
+    pipeline = bpda_pipeline(defense, classifier)
+    adv = adversarial_examples(pipeline, test.images, test.labels, "square", eps, params, cache_dir, seed)
+    square = predict(pipeline, adv) == test.labels
+    missed = int((robust & ~square).sum())
+    return pd.DataFrame([{
+        "check": f"Square alone ({params.square_queries} queries) breaks < {at_most:.0%} of the images "
+                 f"every gradient attack missed, eps {eps:g}",
+        "passed": missed < at_most * len(test),
+        "detail": f"on {len(test)} images: gradient attacks leave {robust.float().mean():.1%}, Square alone "
+                  f"{square.float().mean():.1%}; Square breaks {missed} ({missed / len(test):.1%}) "
+                  "that the gradient attacks left"}])

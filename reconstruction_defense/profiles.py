@@ -116,6 +116,9 @@ class AdaptiveConfig:
     n_test: int = 1000
     cw_n_test: int = 1000  # C&W-L2 through BPDA (cw_steps x cw_search_steps passes per image)
     eps_fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)  # of the dataset's field_eps
+    square_n_test: int = 100  # the standalone Square check, at the paper's and the field's eps
+    square_queries: int = 1000
+    ablation_n_test: int = 200  # quantizer alone / + median filter / + restorer under the cascade
     # the convergence check: PGD with doubled steps and restarts may move accuracy by less
     convergence_tolerance: float = 0.01
 
@@ -152,7 +155,8 @@ PROFILES: dict[str, Profile] = {
         baselines=BaselineConfig(pixelcnn_width=8, pixelcnn_blocks=2, pixelcnn_epochs=1, pixelcnn_lr=1e-2,
                                  batch_size=64),
         # 10-step PGD on 50 images only exercises the code; it is not expected to have converged
-        adaptive=AdaptiveConfig(n_test=50, cw_n_test=20, eps_fractions=(1.0,), convergence_tolerance=0.1),
+        adaptive=AdaptiveConfig(n_test=50, cw_n_test=20, eps_fractions=(1.0,), convergence_tolerance=0.1,
+                                square_n_test=20, square_queries=200, ablation_n_test=30),
     ),
     "cpu": Profile(
         name="cpu", data=DataConfig(n_train=20000, n_test=1000),
@@ -169,6 +173,7 @@ PROFILES: dict[str, Profile] = {
         classifier=ClassifierConfig("resnet50", epochs=20, transfer=("lenet", "googlenet", "resnet101")),
         restorer=RestorerConfig(epochs=20, n_train=None, n_blocks=16, n_feats=64),
         attacks=AttackParams(pgd_steps=40, apgd_steps=100, square_queries=1000),  # Croce & Hein's budgets
+        adaptive=AdaptiveConfig(square_n_test=1000, square_queries=5000, ablation_n_test=1000),  # AutoAttack's
     ),
 }
 

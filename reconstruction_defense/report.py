@@ -10,7 +10,6 @@ a number cannot leave the prose quoting the old one.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -19,10 +18,10 @@ import pandas as pd
 from .attacks import display_name
 from .outputs import atomic_write, cache_state
 from .paper import beside_paper
+from .prose import unsupported_numbers
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 PROSE_HEADING = "## Results of the `cpu` run"
-PERCENT = re.compile(r"(\d+\.\d) ?%")
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -123,18 +122,36 @@ def adversarial_training_section(results: Path) -> str:
 
 
 def l2_section(results: Path) -> str:
-    """Notebook 06's C&W-L2: accuracy at each L2 radius per threat, and the median L2 needed."""
+    """Notebook 06's minimal-norm L2 attacks: accuracy at each L2 radius per threat (the per-image
+    worst case over the attacks), and each attack's median L2 needed."""
     l2 = _read(results, "adaptive_l2.csv")
-    cells = l2.assign(cell=[f"{a:.1%} [{lo:.1%}, {hi:.1%}]" for a, lo, hi in
-                            l2[["accuracy", "ci_low", "ci_high"]].itertuples(index=False)])
+    worst = l2[l2.attack == "worst case"] if (l2.attack == "worst case").any() else l2
+    cells = worst.assign(cell=[f"{a:.1%} [{lo:.1%}, {hi:.1%}]" for a, lo, hi in
+                               worst[["accuracy", "ci_low", "ci_high"]].itertuples(index=False)])
     threats = ["undefended", "paper", "adaptive"]
     wide = cells.pivot_table(index=["dataset", "n", "l2"], columns="threat", values="cell", aggfunc="first",
                              sort=False)[threats]
     order = {d: i for i, d in enumerate(l2.dataset.unique())}
     wide = wide.reindex(sorted(wide.index, key=lambda key: (order[key[0]], key[2])))
-    median = l2.groupby(["dataset", "threat"], sort=False).median_l2.first().unstack()[threats]
+    median = l2.assign(attack=l2.attack.map(display_name)).pivot_table(
+        index=["dataset", "attack"], columns="threat", values="median_l2", aggfunc="first", sort=False)[threats]
     return (markdown(wide.reset_index()) + "\n\nMedian L2 needed to fool, over the images each model "
             "gets right when clean (inf: over half never fooled):\n\n" + markdown(median.round(2).reset_index()))
+
+
+def ablation_section(results: Path) -> str:
+    """Notebook 06's ablation: the quantizer alone, with a median filter, with the restorer, each
+    clean and at the paper's and the field's eps under the paper's protocol and the cascade."""
+    table = _read(results, "adaptive_ablation.csv")
+    setting = {("adaptive", "clean"): "clean", ("paper", "bim"): "paper's protocol",
+               ("adaptive", "worst case"): "adaptive"}
+    cells = table.assign(
+        column=[setting[t, a] + ("" if a == "clean" else f", eps {e:g}") for t, a, e in
+                table[["threat", "attack", "eps"]].itertuples(index=False)],
+        cell=[f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]" for r in table.itertuples()])
+    wide = cells.pivot_table(index=["dataset", "n", "defense"], columns="column", values="cell",
+                             aggfunc="first", sort=False)
+    return markdown(wide[list(dict.fromkeys(cells.column))].reset_index())
 
 
 def sanity_section(results: Path) -> str:
@@ -169,7 +186,8 @@ SECTIONS = {
     "Table 4: comparison with other defenses, Fashion-MNIST (notebook 05), ours / paper": comparison_section,
     "Feature Squeezing as a detector (notebook 05)": detection_section,
     "Adaptive attacks (notebook 06): accuracy [95% CI]": adaptive_section,
-    "C&W-L2 through BPDA (notebook 06): accuracy at each L2 radius": l2_section,
+    "Minimal-norm L2 attacks through BPDA (notebook 06): accuracy at each L2 radius": l2_section,
+    "What the restorer adds: the ablation under the same cascade (notebook 06)": ablation_section,
     "Defense + adversarial training under adaptive attacks (notebook 07)": adversarial_training_section,
     "Sanity checks of the adaptive evaluation (notebook 06)": sanity_section,
     "Wall time of the rerun": timing_section,
@@ -197,28 +215,12 @@ def replace_between_markers(text: str, body: str) -> str:
     return f"{head}{START}\n{body}\n{END}{rest.split(END, 1)[1]}"
 
 
-def measured_percentages(results: Path) -> set[str]:
-    """Every percentage the CSVs under ``results`` hold, written as ``12.3%``: text cells as they
-    are, fractions (0 to 1) rounded to a tenth of a point."""
-    found: set[str] = set()
-    for file in results.glob("*.csv"):
-        for _, column in pd.read_csv(file).items():
-            values = column.dropna()
-            if pd.api.types.is_float_dtype(values):
-                found |= {f"{v:.1%}" for v in values if 0 <= v <= 1}
-            else:
-                found |= {f"{m}%" for cell in values.astype(str) for m in PERCENT.findall(cell)}
-    return found
-
-
-def unmeasured_percentages(readme: str, results: Path) -> list[str]:
-    """Percentages in the README's hand-written result prose (from its results heading to the
-    rendered tables) that no CSV under ``results`` holds: typed in, or left stale by a rerun."""
+def unsupported_prose_numbers(readme: str, results: Path) -> list[str]:
+    """The numbers of the README's hand-written result prose (from its results heading to the
+    rendered tables) that the CSV rows each block cites do not hold (:mod:`.prose`)."""
     if PROSE_HEADING not in readme or START not in readme:
         raise ValueError(f"the README needs the heading {PROSE_HEADING!r} and the marker {START}")
-    prose = readme.split(PROSE_HEADING, 1)[1].split(START, 1)[0]
-    measured = measured_percentages(results)
-    return [f"{m}%" for m in PERCENT.findall(prose) if f"{m}%" not in measured]
+    return unsupported_numbers(readme.split(PROSE_HEADING, 1)[1].split(START, 1)[0], results)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,10 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         text = replace_between_markers(args.readme.read_text(), body)
         atomic_write(args.readme, text.encode())
-        stale = unmeasured_percentages(text, args.results)
+        stale = unsupported_prose_numbers(text, args.results)
         if stale:
-            print(f"{args.readme}: the prose above the tables cites {', '.join(stale)}, which no CSV "
-                  f"under {args.results}/ holds: update the prose to this run's numbers", file=sys.stderr)
+            print(f"{args.readme}: the prose above the tables states {'; '.join(stale)}, which the CSV "
+                  f"rows it cites under {args.results}/ do not hold: update the number or its "
+                  "<!-- cite FILE.csv: column=value --> comment", file=sys.stderr)
             return 1
     return 0
 

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
-from reconstruction_defense.adaptive import adaptive_table, bpda_pipeline, l2_table, sanity_checks, verdict
+from reconstruction_defense.adaptive import adaptive_table, bpda_pipeline, sanity_checks, verdict
+from reconstruction_defense.adaptive_l2 import L2_ATTACKS, l2_table
 from reconstruction_defense.attacks import AttackParams, run_attack
 from reconstruction_defense.defense import Defended
 from reconstruction_defense.evaluate import predict
@@ -104,19 +105,21 @@ def test_adaptive_attacks_keep_the_common_contract(lenet, mnist_test, name):
     assert (predict(lenet, adv) == y).float().mean() < clean - 0.2
 
 
-def test_cw_l2_table_reads_accuracy_off_the_minimal_perturbations(lenet, defense, mnist_test, tmp_path):
-    # calibrated on this setup: undefended 45% at L2 2 and 20% at 3, paper's protocol 92% and 92%,
-    # adaptive 70% and 37%; median L2 needed 1.8 without the defense, 2.4 through it
+def test_l2_table_reads_accuracy_off_the_minimal_perturbations(lenet, defense, mnist_test, tmp_path):
     table = l2_table(lenet, defense, mnist_test.head(60), 50, (0.5, 2.0, 3.0), AttackParams(cw_search_steps=3),
                      tmp_path, model_name="LeNet")
-    assert set(table.threat) == {"undefended", "paper", "adaptive"} and len(table) == 9
-    acc = table.set_index(["threat", "l2"]).accuracy
+    assert set(table.threat) == {"undefended", "paper", "adaptive"} and len(table) == 3 * 4 * 3
+    assert set(table.attack) == {*L2_ATTACKS, "worst case"}
+    every = table.set_index(["threat", "attack", "l2"]).accuracy
+    acc = every.xs("worst case", level="attack")
     for threat in ("undefended", "paper", "adaptive"):
         assert acc[threat, 0.5] >= acc[threat, 2.0] >= acc[threat, 3.0]  # a larger ball is no safer
+        for r in (0.5, 2.0, 3.0):  # per image the smallest norm: at most every attack's accuracy
+            assert acc[threat, r] <= min(every[threat, a, r] for a in L2_ATTACKS)
     assert acc["undefended", 3.0] < 0.35  # C&W breaks most of the bare LeNet
     assert acc["paper", 2.0] > acc["undefended", 2.0] + 0.3  # made on the bare model, the defense undoes it
     assert acc["adaptive", 2.0] < acc["paper", 2.0] - 0.1  # made through BPDA, it does not
-    median = table.groupby("threat").median_l2.first()
+    median = table[table.attack == "worst case"].groupby("threat").median_l2.first()
     assert median["undefended"] < median["adaptive"]  # the defense makes the attacker pay some L2
     table.to_csv(tmp_path / "adaptive_l2.csv", index=False)
     text = l2_section(tmp_path)  # the README's table, from the CSV
@@ -162,4 +165,12 @@ def test_reaches_zero_passes_for_bpda_and_fails_on_a_masked_gradient(lenet, defe
     honest = reaches_zero(bpda_pipeline(defense, lenet), test, 2, params, tmp_path)
     # the same cache folder: a wrapper with the same weights must not be served the honest set
     masked = reaches_zero(_ZeroGradient(bpda_pipeline(defense, lenet)), test, 2, params, tmp_path)
+    assert honest.passed.item() and not masked.passed.item(), (honest.detail.item(), masked.detail.item())
+
+
+def test_square_alone_passes_for_bpda_and_fails_on_a_masked_gradient(lenet, defense, mnist_test, tmp_path):
+    from reconstruction_defense.checks import square_finds_nothing_new
+    test, params = mnist_test.head(60), AttackParams(pgd_steps=10, apgd_steps=10, square_queries=1000)
+    honest = square_finds_nothing_new(defense, lenet, test, 0.3, params, tmp_path)
+    masked = square_finds_nothing_new(defense, _ZeroGradient(lenet), test, 0.3, params, tmp_path)
     assert honest.passed.item() and not masked.passed.item(), (honest.detail.item(), masked.detail.item())

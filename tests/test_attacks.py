@@ -138,3 +138,15 @@ def test_cw_converges_to_no_more_than_deepfools_perturbation(lenet, mnist_test, 
     monkeypatch.setattr(minimal_attacks, "TANH_MARGIN", 1e-6)
     old = l2_convergence(lenet, mnist_test.head(100), AttackParams(cw_search_steps=3), 50, 50)
     assert not old.passed.all()
+
+
+def test_ddn_is_a_converged_second_minimal_norm_attack(lenet, mnist_test, cifar_lenet, monkeypatch):
+    from reconstruction_defense import minimal_attacks
+    from reconstruction_defense.checks import minimal_l2
+    for model, test in ((lenet, mnist_test.head(100)), cifar_lenet):
+        _, df_success, df_median = minimal_l2(model, test, "deepfool", 50, AttackParams())
+        _, success, median = minimal_l2(model, test, "ddn", 100, AttackParams())
+        assert success == 1.0 and median <= 1.05 * df_median, (success, median, df_median)
+    monkeypatch.setattr(minimal_attacks, "DDN_GAMMA", 0.0)  # planted: the norm never adapts
+    _, success, median = minimal_l2(lenet, mnist_test.head(100), "ddn", 100, AttackParams())
+    assert success < 1.0 or median > 1.05 * df_median

@@ -12,7 +12,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from reconstruction_defense.report import (END, PROSE_HEADING, START, main_command_section, render,
-                                          replace_between_markers, unmeasured_percentages)
+                                          replace_between_markers, unsupported_prose_numbers)
 from reconstruction_defense.rerun import main, notebooks_in, record_time
 
 
@@ -102,13 +102,31 @@ def test_main_command_table_is_rendered_beside_table_1_from_its_csv():
     assert rows[0].startswith(f"| clean | - | {clean.accuracy:.1%} [{clean.ci_low:.1%}, {clean.ci_high:.1%}] | 99% |")
 
 
-def test_readme_prose_cites_only_percentages_the_results_hold(tmp_path):
+def test_readme_prose_states_only_numbers_its_cited_rows_hold():
     root = Path(__file__).parent.parent
-    readme = (root / "README.md").read_text()
-    assert unmeasured_percentages(readme, root / "results") == []
-    pd.DataFrame({"accuracy": [0.941], "cell": ["61.4% [58.3%, 64.4%]"]}).to_csv(tmp_path / "t.csv", index=False)
-    prose = f"{PROSE_HEADING}\nholds 94.1 % here, 58.3% there, 94.2 % typed, 95 % intervals\n{START}\n12.5%\n"
-    assert unmeasured_percentages(prose, tmp_path) == ["94.2%"]
+    assert unsupported_prose_numbers((root / "README.md").read_text(), root / "results") == []
+
+
+def _prose(*blocks: str) -> str:
+    return f"{PROSE_HEADING}\n" + "\n\n".join(blocks) + f"\n{START}\n12.5%\n"
+
+
+def test_prose_check_catches_typed_stale_and_uncited_numbers(tmp_path):
+    pd.DataFrame({"dataset": ["MNIST", "CIFAR"], "eps": [0.15, 0.005], "accuracy": [0.941, 0.3],
+                  "cell": ["61.4% [58.3%, 64.4%]", "1.0% [0.2%, 2.0%]"], "n": [1000, 1000],
+                  "median_l2": [2.8134, 0.25]}).to_csv(tmp_path / "t.csv", index=False)
+    cite = "<!-- cite t.csv: dataset=MNIST -->"
+    good = f"At ε = 0.15 (notebook 06, Table 4, k = 2, ResNet-20) 94.1 % [58.3 %, 64.4 %] of 1,000, L2 2.81 {cite}"
+    assert unsupported_prose_numbers(_prose(good), tmp_path) == []
+    checks = {  # planted: a typed number, another row's number, a derived one, an uncited block
+        f"holds 94.2 % {cite}": "94.2 %", f"holds 30.0 % {cite}": "30.0 %", f"a gain of 3 points {cite}": "3",
+        "holds 94.1 % (no citation)": "94.1 %"}
+    for block, number in checks.items():
+        assert [p.split(" (in")[0] for p in unsupported_prose_numbers(_prose(good, block), tmp_path)] == [number]
+    with pytest.raises(ValueError, match="no row matches"):
+        unsupported_prose_numbers(_prose("1 % <!-- cite t.csv: dataset=SVHN -->"), tmp_path)
+    with pytest.raises(ValueError, match="no column"):
+        unsupported_prose_numbers(_prose("1 % <!-- cite t.csv: split=test -->"), tmp_path)
 
 
 def test_compare_results_tells_identical_renamed_and_changed_tables_apart(tmp_path):

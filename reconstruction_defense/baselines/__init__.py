@@ -4,7 +4,7 @@ front of an unmodified classifier (adversarial training, a classifier, lives in 
 from .comdefend import ComDefend
 from .jpeg import JPEGCompression
 from .pixeldefend import PixelCNN, PixelDefend
-from .squeeze import FeatureSqueezing, SqueezeDetector, median_smooth
+from .squeeze import FeatureSqueezing, MedianFilter, SqueezeDetector, median_smooth
 
-__all__ = ["ComDefend", "FeatureSqueezing", "JPEGCompression", "PixelCNN", "PixelDefend", "SqueezeDetector",
-           "median_smooth"]
+__all__ = ["ComDefend", "FeatureSqueezing", "JPEGCompression", "MedianFilter", "PixelCNN", "PixelDefend",
+           "SqueezeDetector", "median_smooth"]

@@ -52,6 +52,21 @@ def median_smooth(x: Tensor, window: int) -> Tensor:
     return patches.kthvalue(rank, dim=1).values.reshape(n, c, h, w)
 
 
+class MedianFilter(nn.Module):
+    """A ``window`` x ``window`` median filter as a module (Xu et al.'s smoothing squeezer), e.g.
+    after the quantizer in place of the restorer: the ablation of notebook 06."""
+
+    def __init__(self, window: int = 2):
+        super().__init__()
+        self.window = check_window(window)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return median_smooth(x, self.window)
+
+    def extra_repr(self) -> str:
+        return f"window={self.window}"
+
+
 class FeatureSqueezing(nn.Module):
     """Squeeze then classify: ``bits``-bit depth reduction, then a ``window`` x ``window`` median.
 

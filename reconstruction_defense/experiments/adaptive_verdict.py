@@ -2,12 +2,17 @@
 dataset with a profile's budgets."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+from torch import nn
 
-from ..adaptive import adaptive_table, bpda_pipeline, l2_table, sanity_checks
-from ..checks import l2_convergence, reaches_zero
+from ..adaptive import adaptive_table, bpda_pipeline, sanity_checks
+from ..adaptive_l2 import l2_table
+from ..baselines import MedianFilter
+from ..checks import l2_convergence, reaches_zero, square_finds_nothing_new
+from ..defense import ReconstructionDefense
 from ..models.classifiers import DISPLAY
 from ..profiles import Profile, recipe_for
 from ..zoo import train_or_load, trained_classifier
@@ -26,19 +31,50 @@ def adaptive_evaluation(dataset: str, profile: Profile, data_root: str | None = 
     """Notebook 06's step for one dataset: the classifier and defense of notebook 02, a surrogate
     (:func:`surrogate_arch`), the :func:`adaptive_table` on the first ``adaptive.n_test`` test
     images over the profile's adaptive eps grid (doubled PGD included in its cascade), its
-    :func:`sanity_checks`, and :func:`reaches_zero` on the same images."""
+    :func:`sanity_checks`, :func:`reaches_zero` on the same images, and
+    :func:`square_finds_nothing_new` (``adaptive.square_queries`` queries) on the first
+    ``adaptive.square_n_test`` at the paper's and the field's eps."""
     models = train_or_load(dataset, profile, data_root, workdir)
     test = models.test.head(profile.adaptive.n_test)
     surrogate = trained_classifier(surrogate_arch(profile, dataset), models.train, profile, workdir)
     eps, cache = profile.adaptive.eps_grid(dataset), Path(workdir) / "adversarial"
     table = adaptive_table(models.classifier, models.defense, test, [0.0, *eps], profile.attacks, cache,
                            profile.seed, surrogate, DISPLAY[models.classifier.arch])
+    k, recipe = models.defense.quantizer.k, recipe_for(dataset)
+    square = replace(profile.attacks, square_queries=profile.adaptive.square_queries)
     checks = pd.concat([
         sanity_checks(table, convergence_tolerance=profile.adaptive.convergence_tolerance),
-        reaches_zero(bpda_pipeline(models.defense, models.classifier), test, models.defense.quantizer.k,
-                     profile.attacks, cache / f"bpda-k{models.defense.quantizer.k}", profile.seed)],
-        ignore_index=True)
+        reaches_zero(bpda_pipeline(models.defense, models.classifier), test, k, profile.attacks,
+                     cache / f"bpda-k{k}", profile.seed),
+        *(square_finds_nothing_new(models.defense, models.classifier, test.head(profile.adaptive.square_n_test),
+                                   e, square, cache / f"bpda-k{k}", profile.seed)
+          for e in (recipe.table_eps, recipe.field_eps))], ignore_index=True)
     return table, checks.assign(dataset=test.info.display_name)
+
+
+ABLATION = ("quantizer alone", "quantizer + median 2x2", "quantizer + restorer")
+
+
+def ablation(dataset: str, profile: Profile, data_root: str | None = None,
+             workdir: Path = Path("runs")) -> pd.DataFrame:
+    """What the restorer adds (notebook 06): the same k-level quantizer followed by nothing, by
+    Feature Squeezing's 2 x 2 median filter (Xu et al. 2018), or by the trained restorer, each in
+    front of the same classifier under the same :func:`adaptive_table` cascade (without the
+    surrogate transfer) on the first ``adaptive.ablation_n_test`` test images, at the paper's and
+    the field's eps. Rows: clean accuracy, the paper's protocol and the adaptive worst case."""
+    models = train_or_load(dataset, profile, data_root, workdir)
+    test, recipe = models.test.head(profile.adaptive.ablation_n_test), recipe_for(dataset)
+    after = {"quantizer alone": nn.Identity(), "quantizer + median 2x2": MedianFilter(2),
+             "quantizer + restorer": models.defense.restorer}
+    tables = []
+    for name in ABLATION:
+        defense = ReconstructionDefense(after[name], models.defense.quantizer.k).eval()
+        table = adaptive_table(models.classifier, defense, test, [0.0, recipe.table_eps, recipe.field_eps],
+                               profile.attacks, Path(workdir) / "adversarial", profile.seed, model_name=name)
+        keep = ((table.threat == "adaptive") & table.attack.isin(["clean", "worst case"])) | (
+            (table.threat == "paper") & (table.attack == "bim"))
+        tables.append(table[keep])
+    return pd.concat(tables, ignore_index=True).rename(columns={"model": "defense"})
 
 
 def l2_evaluation(dataset: str, profile: Profile, data_root: str | None = None,

@@ -1,6 +1,8 @@
 """EDSR-style restoration network (Lim et al. 2017), used x1 as in Zhang et al., Fig. 4."""
 from __future__ import annotations
 
+import copy
+
 from torch import Tensor, nn
 
 
@@ -22,7 +24,11 @@ class Restorer(nn.Module):
 
     Head conv, ``n_blocks`` residual blocks, a conv closing the body with the EDSR long skip,
     tail conv, then a global skip from the input; output clamped to [0, 1], same size as input.
+    With ``straight_through_clamp`` set (an attacker's copy, :func:`straight_through_copy`) the
+    clamp passes gradients unchanged (BPDA): a restored pixel on the clamp otherwise has none.
     """
+
+    straight_through_clamp = False
 
     def __init__(self, channels: int = 1, n_blocks: int = 8, n_feats: int = 64,
                  res_scale: float = 0.1):
@@ -41,4 +47,20 @@ class Restorer(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"restorer expects (N, {self.channels}, H, W) input, got {tuple(x.shape)}")
         feats = self.head(x)
-        return (x + self.tail(feats + self.body(feats))).clamp(0, 1)
+        out = x + self.tail(feats + self.body(feats))
+        if self.straight_through_clamp:
+            return out + (out.clamp(0, 1) - out).detach()
+        return out.clamp(0, 1)
+
+    def extra_repr(self) -> str:
+        return "straight_through_clamp=True" if self.straight_through_clamp else ""
+
+
+def straight_through_copy(restorer: nn.Module) -> nn.Module:
+    """``restorer`` with a straight-through output clamp, sharing its weights (any other module,
+    a median filter or the identity of the ablation, is returned as it is)."""
+    if not isinstance(restorer, Restorer):
+        return restorer
+    twin = copy.copy(restorer)  # a new attribute dict; parameters and submodules shared
+    twin.straight_through_clamp = True
+    return twin
