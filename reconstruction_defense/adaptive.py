@@ -140,6 +140,22 @@ def adaptive_table(classifier: nn.Module, defense: ReconstructionDefense, test: 
     return pd.DataFrame(rows)
 
 
+WHITEBOX_CASCADE = ("pgd", "apgd_ce", "apgd_dlr", "square")
+
+
+def whitebox_survivors(attacked: nn.Module, deployed: nn.Module, test: ImageSet, eps: float,
+                       params: AttackParams, cache_dir: Path, seed: int = 0) -> Tensor:
+    """One cascade for any pipeline (Table 4's white-box column): PGD on every image of ``test``,
+    then APGD-CE, APGD-DLR and Square on the images every earlier attack left correct, each made
+    on ``attacked`` (the pipeline with BPDA where it has no gradient); per image, whether
+    ``deployed`` still classifies it right after all of them."""
+    survives = _survival_at(test, eps, params, seed)
+    robust = torch.ones(len(test), dtype=torch.bool)
+    for attack in WHITEBOX_CASCADE:
+        robust &= survives(attacked, attack, cache_dir, deployed, robust)
+    return robust
+
+
 def sanity_checks(table: pd.DataFrame, tolerance: float = 0.01, convergence_tolerance: float = 0.01
                   ) -> pd.DataFrame:
     """Carlini et al.'s (2019) checklist on one dataset's :func:`adaptive_table`; one row per

@@ -2,6 +2,7 @@
 in front of an unmodified classifier."""
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from .quantize import Quantizer
@@ -29,3 +30,30 @@ class Defended(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.defense(x))
+
+
+class StraightThroughPreprocessor(nn.Module):
+    """BPDA with the identity as backward pass (Athalye et al. 2018, Section 4.1) for any
+    preprocessor: forward = ``defense(x)``, gradient passed through unchanged. For defenses whose
+    own gradient is zero or undefined (rounding, JPEG, PixelDefend's greedy argmax, ComDefend's
+    binary code)."""
+
+    def __init__(self, defense: nn.Module):
+        super().__init__()
+        self.defense = defense
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _IdentityBackward.apply(x, self.defense)
+
+
+class _IdentityBackward(torch.autograd.Function):
+    """Forward: ``defense(x)`` exactly; backward: the incoming gradient unchanged."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, defense: nn.Module) -> Tensor:
+        with torch.no_grad():
+            return defense(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        return grad, None

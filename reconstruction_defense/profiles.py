@@ -106,6 +106,7 @@ class BaselineConfig:
     pixelcnn_lr: float = 3e-3
     pixeldefend_eps: float = 32 / 255  # Song et al.'s eps_defend on Fashion-MNIST
     batch_size: int = 128
+    whitebox_n_test: int = 100  # Table 4's white-box column: every row under the same cascade
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ PROFILES: dict[str, Profile] = {
                            deepfool_steps=20, cw_steps=50),
         attacks=AttackParams(bim_steps=5, pgd_steps=10, apgd_steps=10, square_queries=100),
         baselines=BaselineConfig(pixelcnn_width=8, pixelcnn_blocks=2, pixelcnn_epochs=1, pixelcnn_lr=1e-2,
-                                 batch_size=64),
+                                 batch_size=64, whitebox_n_test=20),
         # 10-step PGD on 50 images only exercises the code; it is not expected to have converged
         adaptive=AdaptiveConfig(n_test=50, cw_n_test=20, eps_fractions=(1.0,), convergence_tolerance=0.1,
                                 square_n_test=20, square_queries=200, ablation_n_test=30),
@@ -174,6 +175,7 @@ PROFILES: dict[str, Profile] = {
         restorer=RestorerConfig(epochs=20, n_train=None, n_blocks=16, n_feats=64),
         attacks=AttackParams(pgd_steps=40, apgd_steps=100, square_queries=1000),  # Croce & Hein's budgets
         adaptive=AdaptiveConfig(square_n_test=1000, square_queries=5000, ablation_n_test=1000),  # AutoAttack's
+        baselines=BaselineConfig(whitebox_n_test=1000),
     ),
 }
 

@@ -4,8 +4,8 @@
 
 Replaces the text between ``<!-- results:start -->`` and ``<!-- results:end -->`` in the README
 (or prints it without ``--readme``). The hand-written prose above those tables is checked too:
-a percentage in it that no CSV holds is named and the command exits 1, so a rerun that changes
-a number cannot leave the prose quoting the old one.
+a number in it that the CSV rows it cites do not hold is named and the command exits 1, so a
+rerun that changes a number cannot leave the prose quoting the old one (:mod:`.prose`).
 """
 from __future__ import annotations
 
@@ -13,185 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from .attacks import display_name
-from .outputs import atomic_write, cache_state
-from .paper import beside_paper
+from .outputs import atomic_write
 from .prose import unsupported_numbers
+from .report_sections import SECTIONS
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 PROSE_HEADING = "## Results of the `cpu` run"
-
-
-def markdown(table: pd.DataFrame) -> str:
-    """A DataFrame as a GitHub markdown table (no index)."""
-    cells = [list(map(str, table.columns))] + table.astype(str).values.tolist()
-    lines = ["| " + " | ".join(row) + " |" for row in cells]
-    lines.insert(1, "|" + " --- |" * len(table.columns))
-    return "\n".join(lines)
-
-
-def _read(results: Path, name: str) -> pd.DataFrame:
-    file = results / name
-    if not file.exists():
-        raise FileNotFoundError(f"{file} is missing: run `python -m reconstruction_defense.rerun "
-                                f"--profile cpu` first (it writes every CSV under {results}/)")
-    return pd.read_csv(file)
-
-
-def _cache_note(new_files: float) -> str:
-    if pd.isna(new_files) or new_files < 0:
-        return "not recorded"
-    return "all cached" if new_files == 0 else f"made {int(new_files)} checkpoints / attack sets"
-
-
-def timing_section(results: Path) -> str:
-    """Wall time, kernel peak memory and cache state of each notebook's latest cold and warm run,
-    from ``rerun_times.csv``, with the total of each kind."""
-    times = _read(results, "rerun_times.csv")
-    peak = times.get("peak_mib", pd.Series(float("nan"), index=times.index))
-    made = times.get("new_cache_files", pd.Series(float("nan"), index=times.index))
-    run = times["run"] if "run" in times else pd.Series([cache_state(n) for n in made], index=times.index)
-    times = times.assign(run=run, minutes=(times.seconds / 60).round(1),
-                         peak=[f"{m:.0f}" if pd.notna(m) else "not recorded" for m in peak],
-                         cache=[_cache_note(n) for n in made])
-    table = times.rename(columns={"peak": "kernel peak MiB"})[
-        ["notebook", "profile", "run", "minutes", "kernel peak MiB", "cache"]]
-    totals = ", ".join(f"{kind} runs **{grp.seconds.sum() / 60:.0f} min** ({len(grp)} "
-                       f"notebook{'s' if len(grp) > 1 else ''})"
-                       for kind, grp in times.groupby("run", sort=False))
-    return f"{markdown(table)}\n\nTotal notebook execution: {totals}."
-
-
-def transfer_section(results: Path) -> str:
-    """Tables 1-3: ours beside the paper's, one markdown table per dataset."""
-    side = _read(results, "tables123_side_by_side.csv")
-    parts = []
-    for dataset, grp in side.groupby("dataset", sort=False):
-        parts.append(f"**{dataset}**\n\n" + markdown(grp.drop(columns="dataset")[
-            ["model", "attack", "strength", "ours no defense", "paper no defense", "ours defense",
-             "paper defense"]]))
-    return "\n\n".join(parts)
-
-
-def comparison_section(results: Path) -> str:
-    """Table 4 at each strength level: one row per method, 'ours [95% CI] / paper' per attack."""
-    side = _read(results, "table4_side_by_side.csv")
-    side = side.assign(cell=side.ours + " / " + side.paper)
-    parts = []
-    for level, grp in side.groupby("level"):
-        wide = grp.pivot(index="method", columns="attack", values="cell").reindex(
-            index=grp.method.unique(), columns=grp.attack.unique())
-        strengths = ", ".join(f"{a} {s}" for a, s in grp[["attack", "strength"]].drop_duplicates()
-                              .itertuples(index=False) if s != "-")
-        parts.append(f"Level {level} ({strengths}):\n\n" + markdown(wide.reset_index()))
-    return "\n\n".join(parts)
-
-
-def detection_section(results: Path) -> str:
-    """Feature Squeezing's detector: share flagged, and of fooling examples the share caught."""
-    det = _read(results, "table4_squeeze_detection.csv")
-    det = det.assign(attack=det.attack.map(display_name), flagged=det.flagged.map("{:.1%}".format),
-                     caught=[f"{d:.1%} [{lo:.1%}, {hi:.1%}] of {f}" if f else "-" for d, lo, hi, f
-                             in det[["detected_of_fooled", "ci_low", "ci_high", "fooled"]].itertuples(index=False)])
-    return markdown(det[["level", "attack", "strength", "n", "flagged", "caught"]])
-
-
-def quality_section(results: Path) -> str:
-    """PSNR/SSIM of quantized and restored clean test images (notebook 02)."""
-    return markdown(_read(results, "restorer_quality.csv").round(3))
-
-
-def _verdict_markdown(verdict: pd.DataFrame) -> str:
-    settings = list(verdict.setting.unique())  # no defense, paper's protocol, adaptive
-    wide = verdict.pivot(index=["dataset", "model", "budget", "n"], columns="setting", values="accuracy")
-    keys = verdict[["dataset", "model", "budget", "n"]].drop_duplicates()
-    return markdown(wide.reindex(pd.MultiIndex.from_frame(keys))[settings].reset_index())
-
-
-def adaptive_section(results: Path) -> str:
-    """Notebook 06's verdict: accuracy [95% CI] at the paper's and the field's eps, without the
-    defense, with it under the paper's protocol, and with it under adaptive attacks."""
-    return _verdict_markdown(_read(results, "adaptive_verdict.csv"))
-
-
-def adversarial_training_section(results: Path) -> str:
-    """Notebook 06: the restorer in front of an adversarially trained classifier."""
-    return _verdict_markdown(_read(results, "adaptive_adversarial_training_verdict.csv"))
-
-
-def l2_section(results: Path) -> str:
-    """Notebook 06's minimal-norm L2 attacks: accuracy at each L2 radius per threat (the per-image
-    worst case over the attacks), and each attack's median L2 needed."""
-    l2 = _read(results, "adaptive_l2.csv")
-    worst = l2[l2.attack == "worst case"] if (l2.attack == "worst case").any() else l2
-    cells = worst.assign(cell=[f"{a:.1%} [{lo:.1%}, {hi:.1%}]" for a, lo, hi in
-                               worst[["accuracy", "ci_low", "ci_high"]].itertuples(index=False)])
-    threats = ["undefended", "paper", "adaptive"]
-    wide = cells.pivot_table(index=["dataset", "n", "l2"], columns="threat", values="cell", aggfunc="first",
-                             sort=False)[threats]
-    order = {d: i for i, d in enumerate(l2.dataset.unique())}
-    wide = wide.reindex(sorted(wide.index, key=lambda key: (order[key[0]], key[2])))
-    median = l2.assign(attack=l2.attack.map(display_name)).pivot_table(
-        index=["dataset", "attack"], columns="threat", values="median_l2", aggfunc="first", sort=False)[threats]
-    return (markdown(wide.reset_index()) + "\n\nMedian L2 needed to fool, over the images each model "
-            "gets right when clean (inf: over half never fooled):\n\n" + markdown(median.round(2).reset_index()))
-
-
-def ablation_section(results: Path) -> str:
-    """Notebook 06's ablation: the quantizer alone, with a median filter, with the restorer, each
-    clean and at the paper's and the field's eps under the paper's protocol and the cascade."""
-    table = _read(results, "adaptive_ablation.csv")
-    setting = {("adaptive", "clean"): "clean", ("paper", "bim"): "paper's protocol",
-               ("adaptive", "worst case"): "adaptive"}
-    cells = table.assign(
-        column=[setting[t, a] + ("" if a == "clean" else f", eps {e:g}") for t, a, e in
-                table[["threat", "attack", "eps"]].itertuples(index=False)],
-        cell=[f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]" for r in table.itertuples()])
-    wide = cells.pivot_table(index=["dataset", "n", "defense"], columns="column", values="cell",
-                             aggfunc="first", sort=False)
-    return markdown(wide[list(dict.fromkeys(cells.column))].reset_index())
-
-
-def sanity_section(results: Path) -> str:
-    """Notebook 06's sanity checks (Carlini et al. 2019), each with the numbers behind it."""
-    checks = _read(results, "adaptive_sanity_checks.csv")
-    return markdown(checks.assign(passed=checks.passed.map({True: "yes", False: "**no**"}))[
-        ["dataset", "check", "passed", "detail"]])
-
-
-def main_command_section(results: Path) -> str:
-    """The main command's MNIST table beside the paper's ResNet-50 values of Table 1."""
-    return markdown(beside_paper(_read(results, "table_mnist_cpu.csv"), "mnist", "resnet50"))
-
-
-def torchattacks_section(results: Path) -> str:
-    """The same cached model and defense scored under our DeepFool / C&W-L2 and torchattacks'."""
-    table = _read(results, "table_mnist_cpu_torchattacks.csv")
-    cells = table.assign(attack=table.attack.map(display_name),
-                         cell=[f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]" for r in table.itertuples()])
-    wide = cells.pivot_table(index="attack", columns="defense", values="cell", aggfunc="first", sort=False)
-    return markdown(wide.reset_index()[["attack", "none", "defense"]].rename(
-        columns={"none": "no defense"}).assign(n=table.n.iloc[0]))
-
-
-SECTIONS = {
-    "Restored image quality (clean test images, notebook 02)": quality_section,
-    "Tables 1-3: the defense in front of other classifiers (notebook 04)": transfer_section,
-    "The main command's table (MNIST, ResNet-20, `python -m reconstruction_defense.run --profile cpu`)":
-        main_command_section,
-    "The same table's DeepFool and C&W-L2 rows, ours against torchattacks 3.5.1 (first 200 test images)":
-        torchattacks_section,
-    "Table 4: comparison with other defenses, Fashion-MNIST (notebook 05), ours / paper": comparison_section,
-    "Feature Squeezing as a detector (notebook 05)": detection_section,
-    "Adaptive attacks (notebook 06): accuracy [95% CI]": adaptive_section,
-    "Minimal-norm L2 attacks through BPDA (notebook 06): accuracy at each L2 radius": l2_section,
-    "What the restorer adds: the ablation under the same cascade (notebook 06)": ablation_section,
-    "Defense + adversarial training under adaptive attacks (notebook 07)": adversarial_training_section,
-    "Sanity checks of the adaptive evaluation (notebook 06)": sanity_section,
-    "Wall time of the rerun": timing_section,
-}
 
 
 def render(results: Path, partial: bool = False) -> str:

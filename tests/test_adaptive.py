@@ -10,7 +10,7 @@ from reconstruction_defense.attacks import AttackParams, run_attack
 from reconstruction_defense.defense import Defended
 from reconstruction_defense.evaluate import predict
 from reconstruction_defense.models import build_classifier
-from reconstruction_defense.report import adaptive_section, l2_section, sanity_section
+from reconstruction_defense.report_sections import adaptive_section, l2_section, sanity_section
 
 FAST = AttackParams(pgd_steps=10, apgd_steps=10, square_queries=100)
 

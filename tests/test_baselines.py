@@ -178,3 +178,23 @@ def test_pixeldefend_stays_in_its_ball_and_raises_likelihood(pixelcnn, fashion):
         assert pixelcnn.nll(purified) < pixelcnn.nll(noisy) - 0.5
     unchanged = PixelDefend(pixelcnn, 0.0)(x)
     assert torch.allclose(unchanged, x, atol=0.5 / 255)  # eps_defend = 0: the 8-bit image itself
+
+
+def test_whitebox_cascade_attacks_jpeg_through_bpda(lenet, mnist_test, tmp_path):
+    """Table 4's white-box column: JPEG has no useful gradient; BPDA (identity backward) computes
+    the same function with one, and the cascade through it breaks most images."""
+    from reconstruction_defense.adaptive import whitebox_survivors
+    from reconstruction_defense.attacks import AttackParams
+    from reconstruction_defense.defense import Defended, StraightThroughPreprocessor
+    test, params = mnist_test.head(60), AttackParams(pgd_steps=10, apgd_steps=10, square_queries=50)
+    jpeg = JPEGCompression(75)
+    deployed = Defended(jpeg, lenet).eval()
+    attacked = Defended(StraightThroughPreprocessor(jpeg), lenet).eval()
+    x = test.images[:8].clone().requires_grad_(True)
+    with torch.no_grad():
+        assert torch.equal(attacked(x), deployed(x))
+    attacked(x).sum().backward()
+    assert x.grad.abs().sum() > 0
+    white = whitebox_survivors(attacked, deployed, test, 0.2, params, tmp_path).float().mean()
+    clean = (predict(deployed, test.images) == test.labels).float().mean()
+    assert white < clean - 0.5, (white, clean)

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from reconstruction_defense.report import (END, PROSE_HEADING, START, main_command_section, render,
-                                          replace_between_markers, unsupported_prose_numbers)
+from reconstruction_defense.report import (END, PROSE_HEADING, START, render, replace_between_markers,
+                                          unsupported_prose_numbers)
+from reconstruction_defense.report_sections import main_command_section
 from reconstruction_defense.rerun import main, notebooks_in, record_time
 
 
