@@ -115,8 +115,8 @@ def load_dataset(name: str, split: str = "test", *, root: str | os.PathLike | No
 def _missing(name: str, root: Path, expected: str) -> DataNotFoundError:
     return DataNotFoundError(
         f"{name} not found in {root.resolve()} (expected {expected}) and it could not be "
-        f"downloaded. Put the files there, or set {DATA_ENV} (or pass root=) to the directory "
-        "that holds them.")
+        f"downloaded. Put the files there, or point the data root (--data-root, ${DATA_ENV} or "
+        "root=) at the directory that holds them.")
 
 
 def _load_mnist_family(name, split, root, n, seed, download) -> ImageSet:
@@ -124,8 +124,12 @@ def _load_mnist_family(name, split, root, n, seed, download) -> ImageSet:
     try:
         ds = cls(str(root), train=split == "train", download=False)
     except (RuntimeError, ValueError) as err:
-        _raise_if_present_but_unreadable(root / cls.__name__ / "raw", split, err)
-        ds = _try_download(lambda: cls(str(root), train=split == "train", download=True), download)
+        raw = root / cls.__name__ / "raw"
+        _raise_if_present_but_unreadable(raw, split, err)
+        ds = _try_download(lambda: cls(str(root), train=split == "train", download=True), download,
+                           [raw, raw.parent, root])
+        if ds is None and download:  # the archives were there to extract, yet it failed
+            _raise_if_present_but_unreadable(raw, split, err, ".gz")
         if ds is None:
             raise _missing(INFOS[name].display_name, root,
                            f"{cls.__name__}/raw/ with {', '.join(_MNIST_FILES)}") from None
@@ -134,10 +138,11 @@ def _load_mnist_family(name, split, root, n, seed, download) -> ImageSet:
     return ImageSet(images, ds.targets[idx].long(), INFOS[name], idx)
 
 
-def _raise_if_present_but_unreadable(raw: Path, split: str, err: Exception) -> None:
-    """A split whose files are all there but failed to load is damaged, not missing: say so."""
+def _raise_if_present_but_unreadable(raw: Path, split: str, err: Exception, suffix: str = "") -> None:
+    """A split whose files (``suffix`` ``.gz``: whose archives, which torchvision could not
+    check or extract) are all there but failed to load is damaged, not missing: say so."""
     prefix = "train" if split == "train" else "t10k"
-    files = [raw / f for f in _MNIST_FILES if f.startswith(prefix)]
+    files = [raw / (f + suffix) for f in _MNIST_FILES if f.startswith(prefix)]
     if all(f.is_file() for f in files):
         raise DataUnreadableError(
             f"{' and '.join(str(f) for f in files)} exist but cannot be read ({err}): a file is "
@@ -158,7 +163,7 @@ def _load_cifar10(split, root, n, seed, download) -> ImageSet:
                                         f"not CIFAR-10's {_CIFAR}") from None
             return ImageSet(folder.images, folder.labels, info, folder.indices)
         ds = _try_download(lambda: datasets.CIFAR10(str(root), train=split == "train",
-                                                    download=True), download)
+                                                    download=True), download, [root])
         if ds is None:
             raise _missing("CIFAR-10", root, "cifar-10-batches-py/ (torchvision) or "
                            f"{JPEG_COPY_DIR}/{{train,test}}/<class>/*.jpg") from None
@@ -167,12 +172,18 @@ def _load_cifar10(split, root, n, seed, download) -> ImageSet:
     return ImageSet(images, torch.tensor(ds.targets)[idx].long(), INFOS["cifar10"], idx)
 
 
-def _try_download(make, allowed: bool):
+def _try_download(make, allowed: bool, folders: list[Path]):
+    """``make()``, or None if downloading is not allowed or fails; a failed attempt removes the
+    ``folders`` (innermost first) it created and left empty."""
     if not allowed:
         return None
+    new = [f for f in folders if not f.exists()]
     try:
         return make()
     except (RuntimeError, OSError, ValueError):  # no network, mirror down, bad checksum
+        for folder in new:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         return None
 
 

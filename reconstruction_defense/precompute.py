@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import distributed
-from .experiments.adaptive_verdict import adaptive_evaluation, adversarial_training_evaluation, l2_evaluation
-from .experiments.comparison import comparison_table, squeeze_detection_table
+from .cli import add_common_options, run_main
+from .experiments.adaptive_verdict import (ablation, adaptive_evaluation, adversarial_training_evaluation,
+                                           cw_convergence, l2_evaluation)
+from .experiments.comparison import comparison_table, squeeze_detection_table, whitebox_table
 from .experiments.pixel_depth import pixel_depth_table
 from .experiments.restoration import pipeline_examples
 from .experiments.strength import strength_table
 from .experiments.transfer import transfer_table
-from .profiles import PROFILES, Profile, get_profile
+from .profiles import Profile, get_profile
 from .zoo import ModelsAndData, train_or_load
 
 Step = Callable[[ModelsAndData, Profile, "str | None", Path], Any] | None
@@ -41,10 +43,11 @@ STEPS: dict[str, tuple[str, tuple[str, ...], Step]] = {
     "restoration": ("02", DATASETS, lambda m, p, root, wd: pipeline_examples(m.classifier, m.defense, m.test, p, wd)),
     "strength": ("03", DATASETS, lambda m, p, root, wd: strength_table(m.classifier, m.defense, m.test, p, wd)),
     "transfer": ("04", DATASETS, lambda m, p, root, wd: transfer_table(m, p, wd)),
-    "comparison": ("05", ("fashion_mnist",), lambda m, p, root, wd: (comparison_table(m, p, wd),
-                                                                     squeeze_detection_table(m, p, wd))),
-    "adaptive": ("06", DATASETS, lambda m, p, root, wd: (adaptive_evaluation(m.train.info.name, p, root, wd),
-                                                         l2_evaluation(m.train.info.name, p, root, wd))),
+    "comparison": ("05", ("fashion_mnist",), lambda m, p, root, wd: (
+        comparison_table(m, p, wd), whitebox_table(m, p, wd), squeeze_detection_table(m, p, wd))),
+    "adaptive": ("06", DATASETS, lambda m, p, root, wd: [
+        step(m.train.info.name, p, root, wd) for step in (adaptive_evaluation, l2_evaluation, cw_convergence,
+                                                          ablation)]),
     "adversarial_training": ("07", ("fashion_mnist",), lambda m, p, root, wd:
                              adversarial_training_evaluation(m.train.info.name, p, root, wd)),
 }
@@ -89,9 +92,7 @@ def precompute(profile: Profile, datasets: list[str], steps: list[str], data_roo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="auto", choices=["auto", *PROFILES])
-    parser.add_argument("--device", default=None, help="auto, cpu or cuda (each rank takes cuda:LOCAL_RANK); "
-                        "default: the profile's (auto)")
+    add_common_options(parser)  # under torchrun, --device cuda means cuda:LOCAL_RANK on each rank
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=list(STEPS))
     parser.add_argument("--data-root", default=None, help="data directory (default: $RECDEF_DATA, else ./data)")
@@ -117,4 +118,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -13,9 +13,19 @@ def check_levels(k: int) -> int:
     return k
 
 
+def check_unit_range(x: torch.Tensor) -> None:
+    """Raise one clear error if ``x`` holds NaN or values outside [0, 1]: rounding would map them
+    silently to a level (NaN to 0, so to class 0 after the classifier)."""
+    if bool(torch.isnan(x).any() | (x < 0).any() | (x > 1).any()):
+        raise ValueError(f"the quantizer takes images in [0, 1] without NaN; got min {x.nan_to_num(0).min():.3g}, "
+                         f"max {x.nan_to_num(0).max():.3g}, {int(torch.isnan(x).sum())} NaN: "
+                         "pass unnormalized images (normalization belongs inside the classifier)")
+
+
 def quantize(x: torch.Tensor, k: int) -> torch.Tensor:
     """q(x) = round(x (k - 1)) / (k - 1): each pixel snapped to the nearest of k levels in [0, 1]."""
     check_levels(k)
+    check_unit_range(x)
     return torch.round(x * (k - 1)) / (k - 1)
 
 

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cli import run_main
 from .outputs import atomic_write
 from .prose import unsupported_numbers
 from .report_sections import SECTIONS
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", default=None, type=Path)
     parser.add_argument("--partial", action="store_true",
                         help="render sections whose CSV is missing as 'not in this run yet'")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
     body = render(args.results, args.partial)
     if args.readme is None:
@@ -73,4 +75,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -24,8 +24,9 @@ from typing import Iterator
 import pandas as pd
 import papermill
 
+from .cli import add_common_options, run_main
 from .outputs import atomic_write, cache_state
-from .profiles import PROFILES, get_profile
+from .profiles import get_profile
 
 
 def notebooks_in(folder: Path) -> list[Path]:
@@ -105,12 +106,10 @@ def cache_files(workdir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="auto", help=f"auto or one of {', '.join(PROFILES)}")
+    add_common_options(parser)
     parser.add_argument("--notebooks", default="notebooks", type=Path, help="folder of the series")
     parser.add_argument("--only", nargs="*", default=None, help="numbers to run, e.g. 01 03")
     parser.add_argument("--data-root", default=None, help="data directory (default: $RECDEF_DATA, else ./data)")
-    parser.add_argument("--device", default=None, help="auto (cuda when available), cpu, cuda or cuda:N; "
-                        "default: the profile's (auto)")
     args = parser.parse_args(argv)
     profile = get_profile(args.profile, device=args.device)
     folder = args.notebooks.resolve()
@@ -150,4 +149,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

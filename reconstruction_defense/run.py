@@ -11,19 +11,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from .cli import add_common_options, run_main
 from .data import BUILTIN
 from .experiments.transfer import paper_protocol_table
 from .outputs import atomic_write
 from .paper import beside_paper
-from .profiles import PROFILES, get_profile
+from .profiles import get_profile
 from .zoo import train_or_load
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="auto", help=f"auto or one of {', '.join(PROFILES)}")
-    parser.add_argument("--device", default=None, help="auto (cuda when available), cpu, cuda or cuda:N; "
-                        "default: the profile's (auto)")
+    add_common_options(parser)
     parser.add_argument("--dataset", default="mnist", help=f"{', '.join(BUILTIN)} or an image-folder path")
     parser.add_argument("--data-root", default=None, help="data directory (default: $RECDEF_DATA, else ./data)")
     parser.add_argument("--workdir", default="runs", type=Path, help="checkpoints and attack cache")
@@ -46,4 +45,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -46,3 +46,14 @@ def test_bad_k(k):
         Quantizer(k)
     with pytest.raises(ValueError, match="integer >= 2"):
         quantize(torch.rand(1, 1, 2, 2), k)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), 1.5, -0.1])
+def test_quantizer_and_defense_refuse_nan_and_out_of_range_input(bad, defense, lenet):
+    from reconstruction_defense.defense import Defended
+    x = torch.full((2, 1, 28, 28), 0.5)
+    x[0, 0, 3, 3] = bad
+    with pytest.raises(ValueError, match=r"in \[0, 1\] without NaN"):
+        quantize(x, 2)
+    with pytest.raises(ValueError, match="without NaN"):
+        Defended(defense, lenet)(x)

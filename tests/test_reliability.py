@@ -22,7 +22,7 @@ from PIL import Image
 import reconstruction_defense
 from reconstruction_defense import checkpoints, outputs, zoo
 from reconstruction_defense.outputs import OutputError
-from reconstruction_defense.data import DATA_ENV, DataUnreadableError, data_root, load_dataset
+from reconstruction_defense.data import DATA_ENV, DataNotFoundError, DataUnreadableError, data_root, load_dataset
 from reconstruction_defense.profiles import get_profile
 
 # Trains a LeNet 3 epochs on 6,000 real MNIST images with a checkpoint per epoch, then prints
@@ -180,6 +180,22 @@ def test_truncated_data_file_is_named_not_called_missing(tmp_path):
     with pytest.raises(DataUnreadableError, match=r"t10k-images-idx3-ubyte.*truncated or corrupt"):
         load_dataset("mnist", "test", root=tmp_path, download=False)
     assert load_dataset("mnist", "train", n=10, root=tmp_path, download=False).images.shape[0] == 10
+
+
+def test_truncated_archive_is_named_and_a_failed_lookup_leaves_nothing(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in (data_root() / "MNIST" / "raw").glob("*.gz"):
+        shutil.copy(f, raw)
+    archive = raw / "t10k-images-idx3-ubyte.gz"
+    archive.chmod(0o644)
+    archive.write_bytes(archive.read_bytes()[:100_000])
+    with pytest.raises(DataUnreadableError, match=r"t10k-images-idx3-ubyte\.gz.*truncated or corrupt"):
+        load_dataset("mnist", "test", root=tmp_path)
+    empty = tmp_path / "empty"
+    with pytest.raises(DataNotFoundError, match="--data-root"):
+        load_dataset("mnist", "test", root=empty)
+    assert not empty.exists()  # the download attempt's folders are removed again
 
 
 def test_corrupt_image_in_a_folder_is_named(tmp_path):

@@ -1,6 +1,8 @@
 """The main command, under the smoke profile, on real MNIST."""
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -45,6 +47,21 @@ def test_two_seeded_runs_from_scratch_give_identical_weights_and_tables(tmp_path
     assert done.returncode == 1 and "1 with different weights" in done.stdout
 
 
-def test_bad_profile_is_one_clear_error(tmp_path):
-    with pytest.raises(ValueError, match="valid: auto, smoke, cpu, paper"):
+def test_bad_profile_is_one_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
         main(["--profile", "laptop", "--workdir", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "invalid choice: 'laptop' (choose from 'auto', 'smoke', 'cpu', 'paper')" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "precompute"])
+def test_a_user_error_is_one_line_and_its_traceback_only_under_debug(tmp_path, command):
+    args = [sys.executable, "-m", f"reconstruction_defense.{command}", "--profile", "smoke",
+            "--data-root", str(tmp_path / "empty"), "--workdir", str(tmp_path / "runs")]
+    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "RECDEF_DATA": str(tmp_path)})
+    errors = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(errors) == 1 and errors[0].startswith("error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    debug = subprocess.run([*args, "--debug"], capture_output=True, text=True,
+                           env={**os.environ, "RECDEF_DATA": str(tmp_path)})
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
