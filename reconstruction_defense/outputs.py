@@ -46,6 +46,20 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def check_writable(folder: Path) -> None:
+    """Raise :class:`OutputError` (naming the fix) unless ``folder`` can be created and written,
+    before any work whose result would go there is done."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputError(err.errno, f"cannot write into {folder}: {err.strerror or err}; "
+                          f"{_output_fix(folder / 'x', err)}") from None
+
+
 def save_table(table: pd.DataFrame, path: Path, by: str = "dataset") -> pd.DataFrame:
     """Write ``table`` as CSV atomically, keeping the rows of ``path`` whose ``by`` value
     ``table`` does not cover (a run split in parts, e.g. one dataset at a time, adds up instead

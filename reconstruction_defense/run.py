@@ -14,7 +14,7 @@ import pandas as pd
 from .cli import add_common_options, run_main
 from .data import BUILTIN
 from .experiments.transfer import paper_protocol_table
-from .outputs import atomic_write
+from .outputs import atomic_write, check_writable
 from .paper import beside_paper
 from .profiles import get_profile
 from .zoo import train_or_load
@@ -26,20 +26,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="mnist", help=f"{', '.join(BUILTIN)} or an image-folder path")
     parser.add_argument("--data-root", default=None, help="data directory (default: $RECDEF_DATA, else ./data)")
     parser.add_argument("--workdir", default="runs", type=Path, help="checkpoints and attack cache")
-    parser.add_argument("--results", default="results", type=Path, help="where the CSV table is written")
+    parser.add_argument("--results", default=Path("runs") / "results", type=Path,
+                        help="where the CSV table is written (default runs/results; --results results "
+                             "replaces the committed table)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     profile = get_profile(args.profile, device=args.device)
+    check_writable(args.results)  # before the minutes of training and attacks, not after
     print(f"[{profile.name}] {args.dataset}: classifier {profile.classifier.arch} on {profile.device}", flush=True)
     models = train_or_load(args.dataset, profile, args.data_root, args.workdir)
     train, test = models.train, models.test
     table = paper_protocol_table(models.classifier, models.defense, test, profile, args.workdir)
-    csv = args.results / f"table_{train.info.name}_{profile.name}.csv"
-    atomic_write(csv, table.to_csv(index=False).encode())
     pd.set_option("display.width", 200)
     print(f"\n{train.info.display_name}, {table.model.iloc[0]}, profile {profile.name}, "
           f"n = {len(test)} test images, accuracy [95% Wilson CI]; paper: ResNet-50, Table 1-3")
-    print(beside_paper(table, train.info.name, "resnet50").to_string(index=False))
+    print(beside_paper(table, train.info.name, "resnet50").to_string(index=False))  # printed even if unwritable
+    csv = args.results / f"table_{train.info.name}_{profile.name}.csv"
+    atomic_write(csv, table.to_csv(index=False).encode())
     print(f"\nwrote {csv}; wall time {time.perf_counter() - start:.0f} s")
     return 0
 

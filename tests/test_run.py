@@ -65,3 +65,16 @@ def test_a_user_error_is_one_line_and_its_traceback_only_under_debug(tmp_path, c
     debug = subprocess.run([*args, "--debug"], capture_output=True, text=True,
                            env={**os.environ, "RECDEF_DATA": str(tmp_path)})
     assert debug.returncode == 2 and "Traceback" in debug.stderr
+
+
+def test_an_unwritable_results_folder_fails_before_any_work(tmp_path, monkeypatch):
+    from reconstruction_defense import zoo
+    from reconstruction_defense.outputs import OutputError
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data was loaded before the output folder was checked")
+    monkeypatch.setattr(zoo, "load_dataset", no_data)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputError, match="cannot write into .*a-file/results"):
+        main(["--profile", "smoke", "--workdir", str(tmp_path / "runs"), "--results", str(blocker / "results")])
