@@ -118,7 +118,9 @@ def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str,
         if name != "clean":
             check_strength(name, strength)
     rows = []
-    for name, strength in tqdm(attacks, desc="attacks", disable=not progress or not distributed.is_writer()):
+    bar = tqdm(attacks, desc="attacks", disable=not progress or not distributed.is_writer())
+    for name, strength in bar:
+        bar.set_postfix_str(f"{name} {strength:g} on {len(test)} {test.info.display_name} images", refresh=True)
         adv = adversarial_examples(classifier, test.images, test.labels, name, strength, params,
                                    cache_dir, seed)
         for defense_name, defense in defenses.items():

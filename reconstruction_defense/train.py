@@ -3,6 +3,7 @@ adversarial training. Seeded, deterministic on CPU, resumable from the last comp
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -19,6 +20,7 @@ from .device import model_device, on_device_of
 from .quantize import quantize
 
 EpochFn = Callable[[nn.Module, torch.optim.Optimizer, int], dict[str, float]]
+TRAINING = contextvars.ContextVar("training", default="training")  # what the epoch bars name
 
 
 def batches(n: int, batch_size: int, seed: int, epoch: int) -> list[Tensor]:
@@ -35,11 +37,12 @@ def machine() -> dict[str, Any]:
 
 
 def fit(model: nn.Module, epoch_fn: EpochFn, epochs: int, lr: float, config: dict[str, Any],
-        stem: Path | None = None) -> list[dict[str, float]]:
+        stem: Path | None = None, label: str = "training") -> list[dict[str, float]]:
     """Run ``epochs`` epochs of ``epoch_fn`` with Adam, checkpointing after each one.
 
     When ``stem`` holds a checkpoint of the same ``config``, training resumes after its last
     completed epoch (weights and optimizer state restored), so a finished run only loads.
+    ``label`` names the model in the progress bars and in the line saying it was loaded.
     """
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history: list[dict[str, float]] = []
@@ -51,15 +54,21 @@ def fit(model: nn.Module, epoch_fn: EpochFn, epochs: int, lr: float, config: dic
         if len(history) > epochs:
             raise checkpoints.CheckpointError(
                 f"{stem} holds {len(history)} epochs but {epochs} were asked for; delete it to retrain")
-    for epoch in range(len(history), epochs):
-        model.train()
-        history.append(dict(sorted(epoch_fn(model, opt, epoch).items())))  # as a reloaded sidecar has it
-        if stem is not None and distributed.is_writer():
-            opt_tensors, opt_rest = checkpoints.optimizer_tensors(opt)
-            tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | opt_tensors
-            checkpoints.save(stem, tensors, {"config": config, "epoch": epoch + 1, "history": history,
-                                             "optimizer": opt_rest, "trained_with": machine()})
-        distributed.barrier()
+    if stem is not None and len(history) == epochs and distributed.is_writer():
+        tqdm.write(f"{label}: loaded from {stem.name} ({epochs} epochs, cached)")
+    token = TRAINING.set(label)
+    try:
+        for epoch in range(len(history), epochs):
+            model.train()
+            history.append(dict(sorted(epoch_fn(model, opt, epoch).items())))  # as a reloaded sidecar has it
+            if stem is not None and distributed.is_writer():
+                opt_tensors, opt_rest = checkpoints.optimizer_tensors(opt)
+                tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | opt_tensors
+                checkpoints.save(stem, tensors, {"config": config, "epoch": epoch + 1, "history": history,
+                                                 "optimizer": opt_rest, "trained_with": machine()})
+            distributed.barrier()
+    finally:
+        TRAINING.reset(token)
     distributed.sync_from_rank0(model)
     model.eval()
     return history
@@ -128,8 +137,8 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, epoch: int, data: Im
     objective = distributed.wrap_for_training(Objective(model, loss_fn))
     total = correct = count = 0.0
     with fast_training(model) as bf16:
-        bar = tqdm(batches(len(data), batch_size, seed, epoch), desc=f"epoch {epoch + 1}", leave=False,
-                   mininterval=1.0, disable=not distributed.is_writer())
+        bar = tqdm(batches(len(data), batch_size, seed, epoch), desc=f"{TRAINING.get()}, epoch {epoch + 1}",
+                   leave=False, mininterval=1.0, disable=not distributed.is_writer())
         for idx in bar:
             if len(idx) < world:
                 continue

@@ -48,7 +48,7 @@ def cached_fit(kind: str, name: str, build: Callable[[], nn.Module], epoch_fn: E
     torch.manual_seed(seed)
     model = build().to(device)
     stem = Path(workdir) / "checkpoints" / f"{data.info.name}-{name}-{config_key(config)}"
-    model.history = fit(model, epoch_fn, epochs, lr, config, stem)
+    model.history = fit(model, epoch_fn, epochs, lr, config, stem, f"{data.info.display_name} {name}")
     return model.eval()
 
 
