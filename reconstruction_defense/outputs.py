@@ -73,16 +73,33 @@ def save_table(table: pd.DataFrame, path: Path, by: str = "dataset") -> pd.DataF
     return table
 
 
-def output_dirs(profile_name: str, figures: Path = Path("figures"), results: Path = Path("results"),
-                workdir: Path = Path("runs")) -> tuple[Path, Path]:
-    """Where a run writes its figures and tables: the published ``figures/`` and ``results/``
-    for the ``cpu`` and ``paper`` profiles, ``<workdir>/smoke/...`` for ``smoke`` (so a test
-    run never overwrites published results)."""
+def repository() -> Path:
+    """The checkout the series runs in: the folder above this package when it holds
+    ``notebooks/`` (a source or editable install), else the nearest folder at or above the
+    current one that does, else the current folder. Notebooks find ``runs/``, ``figures/`` and
+    ``results/`` from here, wherever the kernel was started."""
+    here = Path(__file__).resolve().parents[1]
+    cwd = Path.cwd().resolve()
+    for candidate in (here, cwd, *cwd.parents):
+        if (candidate / "notebooks").is_dir():
+            return candidate
+    return cwd
+
+
+def output_dirs(profile_name: str, figures: str | Path | None = None, results: str | Path | None = None,
+                workdir: str | Path | None = None) -> tuple[Path, Path, Path]:
+    """Where a run writes its figures, tables and cache (``None``: the repository's ``figures/``,
+    ``results/`` and ``runs/``, :func:`repository`). ``smoke`` writes its figures and tables to
+    ``<workdir>/smoke/...`` instead, so a test run never overwrites published results."""
+    root = repository()
+    workdir = Path(workdir) if workdir is not None else root / "runs"
+    figures = Path(figures) if figures is not None else root / "figures"
+    results = Path(results) if results is not None else root / "results"
     if profile_name == "smoke":
-        figures, results = Path(workdir) / "smoke" / "figures", Path(workdir) / "smoke" / "results"
+        figures, results = workdir / "smoke" / "figures", workdir / "smoke" / "results"
     for d in (figures, results):
-        Path(d).mkdir(parents=True, exist_ok=True)
-    return Path(figures), Path(results)
+        d.mkdir(parents=True, exist_ok=True)
+    return figures, results, workdir
 
 
 def cache_state(new_cache_files: float) -> str:

@@ -8,7 +8,11 @@ everything under ``runs/smoke/``. Each notebook's wall time, the peak memory of 
 how many checkpoints and adversarial sets it had to make (0: it ran warm, from the cache) go to
 ``results/rerun_times.csv``, one row per notebook for its latest cold and its latest warm run.
 Stops at the first failing notebook and names the executed copy that holds the error. Trained
-weights and attacks are cached, so a rerun only re-scores.
+weights and attacks are cached, so a rerun only re-scores. The profile, device and data root
+reach each notebook as papermill parameters, so every executed notebook records them in its
+injected-parameters cell (tagged ``nbval-skip``: CI replays the committed notebooks with their
+own ``smoke`` defaults). One notebook by hand, from anywhere:
+``papermill notebooks/02_restorer_training.ipynb out.ipynb -p profile_name smoke``.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
+import nbformat
 import papermill
 
 from .cli import add_common_options, run_main
@@ -99,6 +104,18 @@ def kernel_peak_memory(interval: float = 0.5) -> Iterator[list[float]]:
         result[0] = peak[0] / 1024 if peak[0] else float("nan")
 
 
+def skip_injected_cell_under_nbval(notebook: Path) -> None:
+    """Tag papermill's injected-parameters cell ``nbval-skip``: the executed notebook records
+    the parameters of its run (``profile_name = "cpu"``), and nbval in CI replays it with the
+    parameters cell's own safe defaults (``smoke``) instead."""
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "nbval-skip" not in tags:
+            tags.append("nbval-skip")
+    atomic_write(notebook, nbformat.writes(nb).encode())
+
+
 def cache_files(workdir: Path) -> int:
     """How many checkpoints and cached adversarial sets ``workdir`` holds."""
     return sum(1 for _ in workdir.rglob("*.safetensors")) if workdir.is_dir() else 0
@@ -116,15 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = folder if profile.name != "smoke" else folder.parent / "runs" / "smoke" / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     times = folder.parent / ("results" if profile.name != "smoke" else "runs/smoke/results") / "rerun_times.csv"
-    workdir = folder.parent / "runs"  # the notebooks' default workdir, "../runs"
-    # The profile, device and data root reach the kernels through the environment, not an injected
-    # parameters cell: a committed notebook must keep reading RECDEF_PROFILE, or nbval in CI
-    # would replay the cpu run cell for cell.
-    os.environ["RECDEF_PROFILE"] = profile.name
-    os.environ["RECDEF_DEVICE"] = profile.device
+    workdir = folder.parent / "runs"  # the notebooks' default workdir: the repository's runs/
+    parameters = {"profile_name": profile.name, "device": profile.device,
+                  "data_root": str(Path(args.data_root).resolve()) if args.data_root else None}
     print(f"[{profile.name}] every notebook runs on {profile.device}", flush=True)
-    if args.data_root:
-        os.environ["RECDEF_DATA"] = str(Path(args.data_root).resolve())
     start = time.perf_counter()
     for nb in notebooks_in(folder):
         if args.only and nb.name[:2] not in args.only:
@@ -134,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         t0, cached = time.perf_counter(), cache_files(workdir)
         try:
             with kernel_peak_memory() as peak:
-                papermill.execute_notebook(str(nb), str(target), cwd=str(folder),
+                papermill.execute_notebook(str(nb), str(target), parameters=parameters, cwd=str(folder),
                                            progress_bar=True, kernel_name="python3")
+            skip_injected_cell_under_nbval(target)
         except papermill.PapermillExecutionError as err:
             print(f"FAILED in {nb.name}: {err.ename}: {err.evalue}\nthe executed copy with the error: "
                   f"{target}", file=sys.stderr)

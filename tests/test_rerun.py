@@ -18,8 +18,7 @@ from reconstruction_defense.rerun import main, notebooks_in, record_time
 
 
 def _notebook(path, body):
-    nb = new_notebook(cells=[new_code_cell(
-        'import os\nprofile_name = os.environ.get("RECDEF_PROFILE", "cpu")'), new_code_cell(body)])
+    nb = new_notebook(cells=[new_code_cell('profile_name = "cpu"'), new_code_cell(body)])
     nb.cells[0].metadata["tags"] = ["parameters"]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
@@ -34,7 +33,7 @@ def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
     _notebook(folder / "02_broken.ipynb", 'raise RuntimeError("boom")')
     _notebook(folder / "03_never.ipynb", 'open("ran_03.txt", "w").write("x")')
     assert main(["--profile", "smoke", "--notebooks", str(folder)]) == 1
-    assert (folder / "ran_01.txt").read_text() == "smoke"  # profile reaches the kernel, cwd = the folder
+    assert (folder / "ran_01.txt").read_text() == "smoke"  # injected over "cpu"; cwd = the folder
     assert not (folder / "ran_03.txt").exists()
     err = capsys.readouterr().err
     executed = tmp_path / "runs" / "smoke" / "notebooks" / "02_broken.ipynb"
@@ -60,16 +59,40 @@ def test_times_keep_a_cold_and_a_warm_run_per_notebook(tmp_path):
     assert rows.new_cache_files.fillna(-1).tolist() == [4, 0, 0, -1]
 
 
-def test_committed_notebooks_take_their_profile_from_the_environment():
-    """A papermill-injected parameters cell pinning ``profile_name = "cpu"`` would make nbval in
-    CI replay the hours-long cpu run instead of the smoke profile."""
+def test_committed_notebooks_replay_under_nbval_with_safe_defaults():
+    """A papermill-injected cell pinning ``profile_name = "cpu"`` must be skipped by nbval, or CI
+    would replay the hours-long cpu run; the parameters cell's own default is the smoke profile."""
     for path in sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb")):
         cells = json.loads(path.read_text())["cells"]
         tags = [c.get("metadata", {}).get("tags", []) for c in cells]
-        assert not any("injected-parameters" in t for t in tags), f"{path.name}: remove the injected cell"
+        assert all("nbval-skip" in t for t in tags if "injected-parameters" in t), path.name
         params = [c for c, t in zip(cells, tags) if "parameters" in t]
         assert len(params) == 1, f"{path.name}: needs exactly one cell tagged parameters"
-        assert 'os.environ.get("RECDEF_PROFILE"' in "".join(params[0]["source"]), path.name
+        assert 'profile_name = "smoke"' in "".join(params[0]["source"]), path.name
+
+
+def test_rerun_injects_parameters_that_the_executed_notebook_records(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "01_ok.ipynb", 'print(profile_name)')
+    assert main(["--profile", "smoke", "--notebooks", str(folder)]) == 0
+    executed = nbformat.read(tmp_path / "runs" / "smoke" / "notebooks" / "01_ok.ipynb", as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and 'profile_name = "smoke"' in injected[0].source
+    assert "nbval-skip" in injected[0].metadata.tags
+
+
+def test_the_readmes_papermill_example_runs_from_the_repository_root(tmp_path):
+    root = Path(__file__).parent.parent
+    assert "papermill notebooks/02_restorer_training.ipynb out.ipynb -p profile_name smoke" in (
+        root / "README.md").read_text()
+    out = tmp_path / "out.ipynb"
+    done = subprocess.run([sys.executable, "-m", "papermill", "notebooks/02_restorer_training.ipynb", str(out),
+                           "-p", "profile_name", "smoke", "--no-progress-bar"], cwd=root, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (root / "runs" / "smoke" / "results" / "restorer_quality.csv").exists()
+    assert not (root.parent / "runs").exists()  # nothing written outside the repository
 
 
 def test_empty_folder_is_a_clear_error(tmp_path):
