@@ -172,3 +172,24 @@ def test_compare_results_tells_identical_renamed_and_changed_tables_apart(tmp_pa
     pd.DataFrame({"attack": ["cw", "apgd_ce (cascade)"], "accuracy": [0.5, 0.26]}).to_csv(after / "t.csv", index=False)
     done = compare("--attack-keys")
     assert done.returncode == 1 and "DIFFERENT (line 3: 'apgd_ce (cascade),0.25' vs 'apgd_ce (cascade),0.26')" in done.stdout
+
+
+def _saved_widget_state(nb: dict) -> list[str]:
+    """What JupyterLab's autosave leaves in a notebook that breaks it on reopening ("Error
+    displaying widget: model not found"): widget views in outputs, widget state in metadata."""
+    found = ["metadata.widgets"] if "widgets" in nb.get("metadata", {}) else []
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            if "application/vnd.jupyter.widget-view+json" in out.get("data", {}):
+                found.append(f"cell {i}: widget view")
+    return found
+
+
+def test_the_explorer_is_committed_without_widget_state():
+    explorer = json.loads((Path(__file__).parent.parent / "notebooks" / "explorer.ipynb").read_text())
+    assert _saved_widget_state(explorer) == [], "clear the explorer's outputs before committing it"
+    planted = json.loads(json.dumps(explorer))
+    planted["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    planted["cells"][-1]["outputs"] = [{"output_type": "display_data", "metadata": {},
+                                        "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}}}]
+    assert len(_saved_widget_state(planted)) == 2
