@@ -63,6 +63,39 @@ def test_adaptive_table_verdict_and_checks_on_real_attacks(lenet, defense, mnist
                         "defense, adaptive attacks |") and len(lines) == 4
     assert lines[2].startswith("| MNIST | LeNet | paper's eps 0.15 | 100 | ")
     assert len(sanity_section(tmp_path).splitlines()) == 2 + len(checks)
+    _check_json_entries(table, lenet, defense, tmp_path)
+
+
+def _check_json_entries(table, lenet, defense, tmp_path):
+    """The JSON results validate against the schema in the repository; a planted bad entry does not."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from reconstruction_defense.results_json import result_entries, write_entries
+    schema = json.loads((Path(__file__).parent.parent / "schema" / "result.schema.json").read_text())
+    entries = result_entries(table, "smoke", FAST, {"classifier": lenet, "restorer": defense.restorer}, "k = 2")
+    paths = write_entries(entries, tmp_path / "json")
+    assert [p.name for p in paths] == [f"mnist_lenet_{p}.json" for p in ("undefended", "paper", "adaptive")]
+    for path in paths:
+        jsonschema.validate(json.loads(path.read_text()), schema)
+    adaptive = entries[2]
+    assert [r["eps"] for r in adaptive["robust"]] == [0.15, 0.3] and "flip (cascade)" in adaptive["attacks"]
+    planted = {**adaptive, "clean_accuracy": 1.2}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(planted, schema)
+
+
+def test_every_committed_json_result_validates_against_the_schema():
+    import json
+    from pathlib import Path
+
+    import jsonschema
+    root = Path(__file__).parent.parent
+    schema = json.loads((root / "schema" / "result.schema.json").read_text())
+    for path in sorted((root / "results" / "json").glob("*.json")):
+        jsonschema.validate(json.loads(path.read_text()), schema)
 
 
 def _table(square: float, doubled: float = 0.69) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from ..checks import l2_convergence, reaches_zero, square_finds_nothing_new
 from ..defense import ReconstructionDefense
 from ..models.classifiers import DISPLAY
 from ..profiles import Profile, recipe_for
+from ..results_json import result_entries
 from ..zoo import train_or_load, trained_classifier
 from .transfer import transfer_archs
 
@@ -109,3 +110,15 @@ def adversarial_training_evaluation(dataset: str, profile: Profile, data_root: s
     return adaptive_table(robust, models.defense, models.test.head(profile.adaptive.n_test),
                           [0.0, *profile.adaptive.eps_grid(dataset)], profile.attacks,
                           Path(workdir) / "adversarial", profile.seed, model_name=name)
+
+
+def headline_json(dataset: str, table: pd.DataFrame, profile: Profile, data_root: str | None = None,
+                  workdir: Path = Path("runs")) -> list[dict]:
+    """Notebook 06's results for others to compare (:mod:`~reconstruction_defense.results_json`):
+    one entry per protocol from this dataset's adaptive table, with the digests of the cached
+    classifier and restorer that produced it."""
+    models = train_or_load(dataset, profile, data_root, workdir)
+    k, cfg = models.defense.quantizer.k, profile.restorer
+    return result_entries(table, profile.name, profile.attacks,
+                          {"classifier": models.classifier, "restorer": models.defense.restorer},
+                          f"k = {k} quantizer + restorer ({cfg.n_blocks} blocks x {cfg.n_feats} features)")
