@@ -14,7 +14,7 @@ from .outputs import OutputError
 from .profiles import PROFILES
 
 # errors whose message already says what to do; anything else is a bug and keeps its traceback
-USER_ERRORS = (DataNotFoundError, DataUnreadableError, DeviceError, CheckpointError, OutputError,
+USER_ERRORS = (DataNotFoundError, DataUnreadableError, DeviceError, CheckpointError, OutputError, FileNotFoundError,
                PermissionError, ValueError)
 
 

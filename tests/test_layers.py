@@ -9,7 +9,7 @@ from pathlib import Path
 import reconstruction_defense
 
 PACKAGE = Path(reconstruction_defense.__file__).parent
-RUNNERS = {"run", "rerun", "report", "precompute"}
+RUNNERS = {"run", "rerun", "report", "precompute", "recdef"}
 
 
 def module_name(file: Path, root: Path) -> str:

@@ -78,3 +78,12 @@ def test_an_unwritable_results_folder_fails_before_any_work(tmp_path, monkeypatc
     blocker.write_text("not a folder")
     with pytest.raises(OutputError, match="cannot write into .*a-file/results"):
         main(["--profile", "smoke", "--workdir", str(tmp_path / "runs"), "--results", str(blocker / "results")])
+
+
+def test_recdef_dispatches_to_the_runners(tmp_path):
+    from reconstruction_defense.recdef import main as recdef
+    assert recdef(["report", "--partial", "--results", str(Path(__file__).parent.parent / "results")]) == 0
+    assert recdef(["report", "--results", str(tmp_path)]) == 2  # no CSVs there: one line, not a traceback
+    assert recdef(["fly"]) == 2 and recdef(["--help"]) == 0
+    done = subprocess.run(["recdef", "run", "--profile", "laptop"], capture_output=True, text=True)
+    assert done.returncode == 2 and "invalid choice: 'laptop'" in done.stderr  # the installed console script
