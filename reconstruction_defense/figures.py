@@ -1,4 +1,5 @@
-"""Plots of the paper's figures from tidy result tables, saved byte-stable (PNG and PDF)."""
+"""Plots of the paper's figures from tidy result tables, saved byte-stable (PNG and PDF), all in
+the theme of :mod:`.style` (set when this module is imported)."""
 from __future__ import annotations
 
 import io
@@ -12,6 +13,9 @@ from torch import Tensor
 from .attacks import ATTACKS, PAPER_ATTACKS, display_name
 from .outputs import atomic_write
 from .paper import comparison_table
+from .style import BAND_ALPHA, PAPER_MARKERS, apply
+
+apply()
 
 
 def save(fig: plt.Figure, stem: str | Path) -> list[Path]:
@@ -30,8 +34,8 @@ def save(fig: plt.Figure, stem: str | Path) -> list[Path]:
 
 def pixel_depth_curves(table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
     """Figure 3: accuracy of the undefended classifier after k-level quantization vs k, one curve
-    per attack strength, the clean curve dashed. ``table`` is :func:`evaluate`'s output with
-    defenses named ``k=<k>``."""
+    per attack strength with its 95% band, the clean curve dashed. ``table`` is :func:`evaluate`'s
+    output with defenses named ``k=<k>``."""
     ax = ax or plt.subplots(figsize=(4.5, 3.2))[1]
     data = table.assign(k=table.defense.str.removeprefix("k=").astype(int))
     for (attack, strength), grp in data.groupby(["attack", "strength"], sort=False):
@@ -39,6 +43,7 @@ def pixel_depth_curves(table: pd.DataFrame, ax: plt.Axes | None = None, title: s
         clean = attack == "clean"
         ax.plot(grp.k, grp.accuracy, "k--" if clean else "o-", ms=3,
                 label="clean" if clean else f"{display_name(attack)} eps={strength:g}")
+        ax.fill_between(grp.k, grp.ci_low, grp.ci_high, alpha=BAND_ALPHA, color=ax.lines[-1].get_color())
     ax.set(xscale="log", xlabel="k (pixel levels)", ylabel="accuracy", ylim=(0, 1.02))
     ax.set_title(title, fontsize=8)
     ax.set_xticks(sorted(data.k.unique()), [str(k) for k in sorted(data.k.unique())])
@@ -58,12 +63,12 @@ def strength_panels(table: pd.DataFrame, title: str = "",
         for defense, line in grp.groupby("defense", sort=False):
             line = line.sort_values("strength")
             ax.plot(line.strength, line.accuracy, "o-", ms=3, label=f"{defense}")
-            ax.fill_between(line.strength, line.ci_low, line.ci_high, alpha=0.2)
+            ax.fill_between(line.strength, line.ci_low, line.ci_high, alpha=BAND_ALPHA)
         if paper and attack in paper:
             end = grp.strength.max()
-            for value, marker, label in ((paper[attack][0], "kx", "paper, no defense (end point)"),
-                                         (paper[attack][1], "k*", "paper, defense (end point)")):
-                ax.plot([end], [value], marker, ms=8, clip_on=False, label=label)
+            for value, marker, label in ((paper[attack][0], "X", "paper, no defense (end point)"),
+                                         (paper[attack][1], "*", "paper, defense (end point)")):
+                ax.plot([end], [value], marker=marker, clip_on=False, label=label, **PAPER_MARKERS)
         is_eps = ATTACKS[attack].strength == "eps"
         ax.set(title=display_name(attack), xlabel="eps" if is_eps else "max iterations", ylim=(0, 1.02))
         if not is_eps:
@@ -112,8 +117,8 @@ def comparison_bars(table: pd.DataFrame, title: str = "") -> plt.Figure:
             ax.bar(xs, r.accuracy, width, yerr=[r.accuracy - r.ci_low, r.ci_high - r.accuracy],
                    capsize=2, label=method)
             ref = [paper.get((method, a, level)) for a in attacks]
-            ax.plot(xs, [float("nan") if v is None else v for v in ref], "k.", ms=5,
-                    label="paper" if m == 0 else None)
+            ax.plot(xs, [float("nan") if v is None else v for v in ref], marker="D",
+                    label="paper" if m == 0 else None, **{**PAPER_MARKERS, "markersize": 3})
         strengths = rows.reset_index().drop_duplicates("attack").set_index("attack").strength
         ax.set_xticks(range(len(attacks)), [a if a == "clean" else f"{display_name(a)}\n{strengths[a]:g}"
                                             for a in attacks])
@@ -133,7 +138,7 @@ def adaptive_curves(table: pd.DataFrame, ax: plt.Axes, paper_eps: float, title: 
         r = table[(table.threat == threat) & (table.attack.isin([attack, "clean"]))].sort_values("eps")
         ax.plot(r.eps, r.accuracy, style, label=label, ms=3, **kw)
         if kw.get("lw", 1.5) > 1:
-            ax.fill_between(r.eps, r.ci_low, r.ci_high, alpha=0.15, color=ax.lines[-1].get_color())
+            ax.fill_between(r.eps, r.ci_low, r.ci_high, alpha=BAND_ALPHA, color=ax.lines[-1].get_color())
     curve("undefended", "worst case", "k--", "no defense (worst case)")
     curve("paper", "bim", "o-", "defense, paper's protocol (BIM)")
     for attack in table[(table.threat == "adaptive") & ~table.attack.isin(["clean", "worst case"])].attack.unique():

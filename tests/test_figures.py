@@ -1,0 +1,29 @@
+"""Every figure in one theme: our results in the colour-blind palette with 95 % bands, the
+paper's values as black markers, and byte-identical files when drawn twice."""
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+import seaborn as sns
+from matplotlib.colors import to_hex
+
+from reconstruction_defense import figures
+
+matplotlib.use("Agg")
+RESULTS = Path(__file__).parent.parent / "results"
+
+
+def test_strength_panels_are_themed_banded_and_byte_stable(tmp_path):
+    table = pd.read_csv(RESULTS / "fig678_strength.csv")
+    table = table[table.dataset == table.dataset.iloc[0]]
+    digests = []
+    for i in range(2):
+        fig = figures.strength_panels(table, "MNIST", {"fgsm": (0.2, 0.97)})
+        ax = fig.axes[0]
+        ours = [line for line in ax.lines if line.get_label() in ("none", "defense")]
+        assert [to_hex(line.get_color()) for line in ours] == [to_hex(c) for c in sns.color_palette("colorblind")[:2]]
+        paper = [line for line in ax.lines if line.get_label().startswith("paper")]
+        assert len(paper) == 2 and all(to_hex(line.get_color()) == "#000000" for line in paper)
+        assert len(ax.collections) == 2  # one 95 % band per curve
+        digests.append([p.read_bytes() for p in figures.save(fig, tmp_path / f"f{i}")])
+    assert digests[0] == digests[1]
