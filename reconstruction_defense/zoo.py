@@ -8,6 +8,9 @@ loading a stale model.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -16,6 +19,7 @@ import torch
 from torch import nn
 
 from .baselines import ComDefend, PixelCNN
+from . import checkpoints
 from .checkpoints import config_key
 from .data import ImageSet, load_dataset
 from .defense import ReconstructionDefense
@@ -26,6 +30,22 @@ from .profiles import Profile, recipe_for
 from .train import EpochFn, classifier_epoch, comdefend_epoch, fit, pixelcnn_epoch, restorer_epoch
 
 CODE_VERSIONS = {"classifier": 1, "restorer": 1, "comdefend": 1, "pixelcnn": 1}
+_LOAD_ONLY = contextvars.ContextVar("load_only", default=False)
+
+
+class NotCached(LookupError):
+    """Under :func:`load_only`, a model that would have to be trained."""
+
+
+@contextlib.contextmanager
+def load_only():
+    """Inside, :func:`cached_fit` loads finished checkpoints and raises :class:`NotCached` instead
+    of training (the explorer's test for which profile's models this machine already has)."""
+    token = _LOAD_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _LOAD_ONLY.reset(token)
 
 
 def code_version(kind: str) -> str:
@@ -48,6 +68,9 @@ def cached_fit(kind: str, name: str, build: Callable[[], nn.Module], epoch_fn: E
     torch.manual_seed(seed)
     model = build().to(device)
     stem = Path(workdir) / "checkpoints" / f"{data.info.name}-{name}-{config_key(config)}"
+    if _LOAD_ONLY.get() and not (checkpoints.exists(stem) and
+                                 json.loads(checkpoints.paths(stem)[1].read_text()).get("epoch") == epochs):
+        raise NotCached(f"{stem.name} is not a finished checkpoint")
     model.history = fit(model, epoch_fn, epochs, lr, config, stem, f"{data.info.display_name} {name}")
     return model.eval()
 

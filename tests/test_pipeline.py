@@ -99,3 +99,16 @@ def test_adversarial_training_raises_fgsm_accuracy(mnist_train, mnist_test):
         adv = run_attack("fgsm", model, x, y, 0.2)
         accs[attack is not None] = (predict(model, adv) == y).float().mean().item()
     assert accs[True] > accs[False] + 0.2
+
+
+def test_the_explorer_shows_cached_models_or_says_it_trained_small_ones(tmp_path, monkeypatch):
+    from reconstruction_defense import train, zoo
+    from reconstruction_defense.experiments.explorer import explorer_models
+    fits = []  # classifier and restorer, trained or loaded
+    real_fit = train.fit
+    monkeypatch.setattr(zoo, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+    models, profile, note = explorer_models("mnist", ("cpu",), None, tmp_path)
+    assert profile.name == "smoke" and "no cached cpu models" in note and len(fits) == 2
+    assert not list(tmp_path.glob("checkpoints/mnist-resnet20-*"))  # the cpu lookup trained nothing
+    models, profile, note = explorer_models("mnist", ("smoke",), None, tmp_path)  # now cached: loads
+    assert profile.name == "smoke" and note == "mnist: the smoke profile's cached models"

@@ -1,10 +1,33 @@
 """The explorer notebook's one step: attack, quantize, restore a batch and score every stage."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..attacks import AttackParams
 from ..evaluate import adversarial_examples, predict, transform
+from ..profiles import Profile, get_profile
 from ..quantize import quantize
-from ..zoo import ModelsAndData
+from ..zoo import ModelsAndData, NotCached, load_only, train_or_load
+
+
+def explorer_models(dataset: str, preferred: tuple[str, ...], data_root: str | None, workdir: Path,
+                    device: str | None = None) -> tuple[ModelsAndData, Profile, str]:
+    """The models the explorer shows for ``dataset``: those of the first profile in ``preferred``
+    whose trained classifier and restorer are already cached, else ``smoke``-size ones trained on
+    the spot (a minute); with a note saying which."""
+    for name in preferred:
+        profile = get_profile(name, device=device)
+        try:
+            with load_only():
+                models = train_or_load(dataset, profile, data_root, workdir)
+            return models, profile, f"{dataset}: the {name} profile's cached models"
+        except NotCached:
+            continue
+    profile = get_profile("smoke", device=device)
+    note = (f"{dataset}: no cached {' or '.join(preferred)} models, so smoke-size ones trained here "
+            f"(run notebooks 01-02 with profile {preferred[0]} for the real ones)" if preferred else
+            f"{dataset}: smoke-size models")
+    return train_or_load(dataset, profile, data_root, workdir), profile, note
 
 
 def explore(models: ModelsAndData, attack: str, strength: float, k: int, n: int = 64,
