@@ -46,7 +46,7 @@ from reconstruction_defense.profiles import get_profile  # noqa: E402
 from reconstruction_defense.train import classifier_epoch, fit, restorer_epoch  # noqa: E402
 
 STRENGTH = {"fgsm": 0.15, "bim": 0.15, "pgd": 0.15, "apgd_ce": 0.15, "apgd_dlr": 0.15, "square": 0.15,
-            "deepfool": 50, "cw": 50, "deepfool_ta": 50, "cw_ta": 50}
+            "flip": 0.15, "deepfool": 50, "cw": 50, "ddn": 250, "deepfool_ta": 50, "cw_ta": 50}
 
 
 def lenet(train: ImageSet, device: str) -> torch.nn.Module:
@@ -60,14 +60,18 @@ def lenet(train: ImageSet, device: str) -> torch.nn.Module:
 def agree(train: ImageSet, test: ImageSet, device: str, n: int) -> list[dict]:
     cpu_model = lenet(train, "cpu")
     gpu_model = copy.deepcopy(cpu_model).to(device)
+    quantizing = {where: bpda_pipeline(ReconstructionDefense(torch.nn.Identity(), 2), m)  # for the flip search
+                  for where, m in (("cpu", cpu_model), (device, gpu_model))}
     x, y, rows = test.images[:n], test.labels[:n], []
     for name in (a for a in ATTACKS if not a.endswith("_ta")):  # the torchattacks oracles are CPU-bound
         times, sets = {}, {}
         for where, model in (("cpu", cpu_model), (device, gpu_model)):
+            model = quantizing[where] if name == "flip" else model
             start = time.perf_counter()
             sets[where] = run_attack(name, model, x, y, STRENGTH[name], AttackParams(), seed=0)
             times[where] = time.perf_counter() - start
-        pred_cpu, pred_gpu = predict(cpu_model, sets["cpu"]), predict(cpu_model, sets[device])
+        scorer = quantizing["cpu"] if name == "flip" else cpu_model
+        pred_cpu, pred_gpu = predict(scorer, sets["cpu"]), predict(scorer, sets[device])
         rows.append({"attack": name, "strength": STRENGTH[name], "n": len(x),
                      "acc_cpu": (pred_cpu == y).float().mean().item(),
                      "acc_gpu": (pred_gpu == y).float().mean().item(),
