@@ -126,12 +126,12 @@ ATTACKS: dict[str, AttackInfo] = {
     # v2: start inside the tanh box by 1e-3, warm-start each search step (minimal_attacks.cw)
     "cw": AttackInfo(cw, "iterations", "C&W-L2", _CW, version=2),
     # v2: random starts seeded per attack batch (batch_seed), so sharded runs equal serial ones
-    "ddn": AttackInfo(ddn, "iterations", "DDN"),
     "pgd": AttackInfo(pgd, "eps", "PGD", ("pgd_steps", "pgd_restarts"), version=2),
     "apgd_ce": AttackInfo(apgd_ce, "eps", "APGD-CE", ("apgd_steps",)),
     "apgd_dlr": AttackInfo(apgd_dlr, "eps", "APGD-DLR", ("apgd_steps",)),
     "square": AttackInfo(square, "eps", "Square", ("square_queries",)),
     "flip": AttackInfo(flip_search, "eps", "Quantizer flip search", ("flip_steps",)),
+    "ddn": AttackInfo(ddn, "iterations", "DDN"),
     "deepfool_ta": AttackInfo(deepfool_torchattacks, "iterations", "DeepFool (torchattacks)", ("overshoot",)),
     "cw_ta": AttackInfo(cw_torchattacks, "iterations", "C&W-L2 (torchattacks)", ("cw_c", "cw_kappa", "cw_lr")),
 }
