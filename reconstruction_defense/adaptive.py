@@ -51,7 +51,8 @@ def bpda_pipeline(defense: ReconstructionDefense, classifier: nn.Module, through
                     classifier).eval()
 
 
-def _row(test: ImageSet, model: str, threat: str, attack: str, eps: float, correct: Tensor) -> dict:
+def accuracy_row(test: ImageSet, model: str, threat: str, attack: str, eps: float, correct: Tensor) -> dict:
+    """One table row: the share of ``correct`` images with its 95 % Wilson interval."""
     hits = int(correct.sum())
     lo, hi = wilson_interval(hits, len(correct))
     return {"dataset": test.info.display_name, "model": model, "threat": threat, "attack": attack,
@@ -113,30 +114,30 @@ def adaptive_table(classifier: nn.Module, defense: ReconstructionDefense, test: 
     pipeline = bpda_pipeline(defense, classifier)
     cache = Path(cache_dir) / f"bpda-k{defense.quantizer.k}"
     x, y = test.images, test.labels
-    rows = [_row(test, model_name, t, "clean", 0.0, predict(m, x) == y)
+    rows = [accuracy_row(test, model_name, t, "clean", 0.0, predict(m, x) == y)
             for t, m in (("undefended", classifier), ("paper", pipeline), ("adaptive", pipeline))]
     for eps in (e for e in eps_grid if e > 0):
         survives = _survival_at(test, eps, params, seed)
         robust = survives(classifier, "bim", cache_dir, pipeline)
-        rows.append(_row(test, model_name, "paper", "bim", eps, robust))
+        rows.append(accuracy_row(test, model_name, "paper", "bim", eps, robust))
         bare_robust = torch.ones_like(robust)
         for attack in ATTACKS_ON_ALL_IMAGES:
             bare = survives(classifier, attack, cache_dir, classifier)
-            rows.append(_row(test, model_name, "undefended", attack, eps, bare))
+            rows.append(accuracy_row(test, model_name, "undefended", attack, eps, bare))
             bare_robust &= bare
             correct = survives(pipeline, attack, cache, pipeline)
-            rows.append(_row(test, model_name, "adaptive", attack, eps, correct))
+            rows.append(accuracy_row(test, model_name, "adaptive", attack, eps, correct))
             robust &= correct
         robust &= survives(classifier, "pgd", cache_dir, pipeline)
-        rows.append(_row(test, model_name, "adaptive", "transfer from bare classifier", eps, robust))
+        rows.append(accuracy_row(test, model_name, "adaptive", "transfer from bare classifier", eps, robust))
         for label, source, attack, budget in _cascade(pipeline, defense, surrogate, params):
             if source is pipeline:  # the same attack on the bare classifier: the baseline
                 bare_robust &= survives(classifier, attack, cache_dir, classifier, bare_robust, budget)
-                rows.append(_row(test, model_name, "undefended", cascade_label(label), eps, bare_robust))
+                rows.append(accuracy_row(test, model_name, "undefended", cascade_label(label), eps, bare_robust))
             robust &= survives(source, attack, cache, pipeline, robust, budget)
-            rows.append(_row(test, model_name, "adaptive", cascade_label(label), eps, robust))
-        rows.append(_row(test, model_name, "undefended", "worst case", eps, bare_robust))
-        rows.append(_row(test, model_name, "adaptive", "worst case", eps, robust))
+            rows.append(accuracy_row(test, model_name, "adaptive", cascade_label(label), eps, robust))
+        rows.append(accuracy_row(test, model_name, "undefended", "worst case", eps, bare_robust))
+        rows.append(accuracy_row(test, model_name, "adaptive", "worst case", eps, robust))
     return pd.DataFrame(rows)
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .adaptive import _row, bpda_pipeline
+from .adaptive import accuracy_row, bpda_pipeline
 from .attacks import AttackParams
 from .data import ImageSet
 from .defense import ReconstructionDefense
@@ -30,7 +30,7 @@ def _l2_rows(test: ImageSet, model_name: str, threat: str, attack: str, needed: 
     needed = torch.where(clean_right, needed, 0.0)  # a clean mistake needs no perturbation
     rows = []
     for r in radii:
-        row = _row(test, model_name, threat, attack, 0.0, needed > r)
+        row = accuracy_row(test, model_name, threat, attack, 0.0, needed > r)
         del row["eps"]
         rows.append({**row, "l2": r, "median_l2": median})
     return rows

@@ -32,7 +32,7 @@ def result_entries(table: pd.DataFrame, profile_name: str, params: AttackParams,
         rows = table[table.threat == protocol]
         clean = rows[rows.attack == "clean"].iloc[0]
         robust = rows[(rows.attack == result_row) & (rows.eps > 0)].sort_values("eps")
-        attacks = [a for a in robust.attack.unique()] if result_row != "worst case" else [
+        attacks = list(robust.attack.unique()) if result_row != "worst case" else [
             a for a in rows.attack.unique() if a not in ("clean", "worst case")]
         entries.append({
             "schema_version": 1, "dataset": clean.dataset, "model": clean.model,

@@ -93,6 +93,15 @@ def implementation(method: str, contender: Contender) -> str:
     return f"our re-implementation, {sum(p.numel() for p in trained.parameters()):,} parameters"
 
 
+def _attackable(classifier: Classifier, defense: nn.Module | None) -> nn.Module:
+    """The pipeline as the white-box attacker differentiates it (see :func:`whitebox_table`)."""
+    if defense is None:
+        return classifier
+    if isinstance(defense, ReconstructionDefense):
+        return bpda_pipeline(defense, classifier)
+    return Defended(StraightThroughPreprocessor(defense), classifier).eval()
+
+
 def whitebox_table(models: ModelsAndData, profile: Profile, workdir: Path = Path("runs")) -> pd.DataFrame:
     """Table 4 under one threat model: every row attacked through its whole pipeline by the same
     cascade (:func:`~reconstruction_defense.adaptive.whitebox_survivors`) at the table's and the
@@ -105,9 +114,7 @@ def whitebox_table(models: ModelsAndData, profile: Profile, workdir: Path = Path
     for method, contender in comparison_methods(models, profile, workdir).items():
         classifier, defense = contender
         deployed = classifier if defense is None else Defended(defense, classifier).eval()
-        attacked = (classifier if defense is None else bpda_pipeline(defense, classifier)
-                    if isinstance(defense, ReconstructionDefense)
-                    else Defended(StraightThroughPreprocessor(defense), classifier).eval())
+        attacked = _attackable(classifier, defense)
         for level, eps in enumerate((recipe.table_eps, recipe.max_eps)):
             robust = whitebox_survivors(attacked, deployed, test, eps, profile.attacks,
                                         Path(workdir) / "adversarial" / "whitebox", profile.seed)
