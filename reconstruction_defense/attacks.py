@@ -11,13 +11,16 @@ where a table or figure is rendered (:func:`display_name`).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import torch
 import torchattacks
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
+from . import distributed
 from .data import check_images
 from .device import full_float32, model_device, on_device_of
 from .minimal_attacks import cw, cw_torchattacks, ddn, deepfool, deepfool_torchattacks
@@ -178,6 +181,45 @@ def batch_seed(seed: int, batch: int) -> int:
     return seed + 1_000_003 * batch
 
 
+SHOW_PROGRESS = contextvars.ContextVar("show_attack_progress", default=True)
+
+
+@contextlib.contextmanager
+def attack_progress(shown: bool) -> Iterator[None]:
+    """Whether attacks run inside the block show their per-pass progress bars."""
+    token = SHOW_PROGRESS.set(shown)
+    try:
+        yield
+    finally:
+        SHOW_PROGRESS.reset(token)
+
+
+def expected_passes(name: str, strength: float, p: AttackParams) -> int:
+    """How many forward passes attack ``name`` makes on one batch at most (its budget): the total of
+    its progress bar. Early stops (DeepFool, an image already fooled) end the bar sooner."""
+    budgets = {"fgsm": 1, "bim": p.bim_steps, "pgd": p.pgd_steps * p.pgd_restarts, "apgd_ce": p.apgd_steps,
+               "apgd_dlr": p.apgd_steps, "square": p.square_queries, "flip": p.flip_steps,
+               "cw": int(strength) * p.cw_search_steps, "cw_ta": int(strength)}
+    return budgets.get(name, int(strength))  # DeepFool, DDN: one pass per iteration
+
+
+@contextlib.contextmanager
+def passes_bar(model: nn.Module, total: int, desc: str) -> Iterator[None]:
+    """A progress bar inside an attack: it counts the forward passes of the classifier (a hook; of
+    ``model.classifier`` in a defended pipeline), so it moves for our attacks and torchattacks'
+    alike; shown for attacks of more than one pass."""
+    bar = tqdm(total=total, desc=desc, unit="pass", leave=False,
+               disable=total <= 1 or not SHOW_PROGRESS.get() or not distributed.is_writer())
+    def count(*_) -> None:  # a forward hook that returned bar.update()'s value would replace the output
+        bar.update()
+    hook = getattr(model, "classifier", model).register_forward_hook(count)  # the flip search calls it directly
+    try:
+        yield
+    finally:
+        hook.remove()
+        bar.close()
+
+
 def run_attack(name: str, model: nn.Module, images: Tensor, labels: Tensor, strength: float,
                params: AttackParams = AttackParams(), seed: int = 0) -> Tensor:
     """Adversarial versions of ``images`` against ``model`` (in batches of ``params.batch_size``,
@@ -194,7 +236,10 @@ def run_attack(name: str, model: nn.Module, images: Tensor, labels: Tensor, stre
     if ATTACKS[name].strength == "iterations":
         strength = int(strength)
     out = []
-    with frozen(model), full_float32(model_device(model)):
+    n_batches = -(-len(images) // params.batch_size)
+    with frozen(model), full_float32(model_device(model)), \
+            passes_bar(model, n_batches * expected_passes(name, strength, params),
+                       f"{ATTACKS[name].display} {strength:g}, {len(images)} images"):
         for b, start in enumerate(range(0, len(images), params.batch_size)):
             torch.manual_seed(batch_seed(seed, b))
             x, y = on_device_of(model, images[start:start + params.batch_size],

@@ -15,7 +15,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import distributed
-from .attacks import AttackParams, attack_code_version, batch_seed, check_strength, params_used, run_attack
+from .attacks import (AttackParams, attack_code_version, attack_progress, batch_seed, check_strength, params_used,
+                      run_attack)
 from .data import ImageSet, check_images
 from .device import full_float32, model_device, on_device_of
 from .outputs import atomic_write
@@ -119,16 +120,17 @@ def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str,
             check_strength(name, strength)
     rows = []
     bar = tqdm(attacks, desc="attacks", disable=not progress or not distributed.is_writer())
-    for name, strength in bar:
-        bar.set_postfix_str(f"{name} {strength:g} on {len(test)} {test.info.display_name} images", refresh=True)
-        adv = adversarial_examples(classifier, test.images, test.labels, name, strength, params,
-                                   cache_dir, seed)
-        for defense_name, defense in defenses.items():
-            inputs = adv if defense is None else transform(defense, adv)
-            correct = int((predict(classifier, inputs) == test.labels).sum())
-            lo, hi = wilson_interval(correct, len(test))
-            rows.append([test.info.display_name, model_name or getattr(classifier, "arch", "model"),
-                         defense_name, name, strength, correct / len(test), len(test), lo, hi])
+    with attack_progress(progress):
+        for name, strength in bar:
+            bar.set_postfix_str(f"{name} {strength:g} on {len(test)} {test.info.display_name} images", refresh=True)
+            adv = adversarial_examples(classifier, test.images, test.labels, name, strength, params,
+                                       cache_dir, seed)
+            for defense_name, defense in defenses.items():
+                inputs = adv if defense is None else transform(defense, adv)
+                correct = int((predict(classifier, inputs) == test.labels).sum())
+                lo, hi = wilson_interval(correct, len(test))
+                rows.append([test.info.display_name, model_name or getattr(classifier, "arch", "model"),
+                             defense_name, name, strength, correct / len(test), len(test), lo, hi])
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -150,3 +150,27 @@ def test_ddn_is_a_converged_second_minimal_norm_attack(lenet, mnist_test, cifar_
     monkeypatch.setattr(minimal_attacks, "DDN_GAMMA", 0.0)  # planted: the norm never adapts
     _, success, median = minimal_l2(lenet, mnist_test.head(100), "ddn", 100, AttackParams())
     assert success < 1.0 or median > 1.05 * df_median
+
+
+def test_the_progress_bar_inside_an_attack_counts_its_passes_and_changes_nothing(lenet, batch, monkeypatch):
+    from tqdm.auto import tqdm
+
+    from reconstruction_defense import attacks
+    closed = []
+
+    class Spy(tqdm):
+        def close(self):
+            if not getattr(self, "seen", False):
+                self.seen = True
+                closed.append((getattr(self, "desc", ""), self.n, self.total))
+            super().close()
+    monkeypatch.setattr(attacks, "tqdm", Spy)
+    x, y = batch[0][:16], batch[1][:16]
+    params = AttackParams(bim_steps=4, cw_search_steps=2, batch_size=8)
+    with attacks.attack_progress(False):
+        quiet = run_attack("cw", lenet, x, y, 5, params)
+    shown = run_attack("cw", lenet, x, y, 5, params)
+    assert torch.equal(quiet, shown)  # the counting hook returns nothing, so the logits are untouched
+    assert closed[0][1] == 0 and closed[1][1] == 2 * (1 + 5 * 2)  # per batch: the first look, then 2 x 5 steps
+    run_attack("bim", lenet, x, y, 0.1, params)
+    assert closed[-1] == ("BIM 0.1, 16 images", 2 * 4, 2 * 4)
