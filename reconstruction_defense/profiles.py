@@ -148,7 +148,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", data=DataConfig(n_train=5000, n_test=200),
-        classifier=ClassifierConfig("lenet", epochs=2, lr=3e-3, batch_size=64, transfer=("lenet", "resnet20")),
+        classifier=ClassifierConfig("lenet", epochs=2, lr=3e-3, batch_size=64, transfer=("lenet", "small_inception")),
         restorer=RestorerConfig(epochs=3, n_train=2000, n_blocks=2, n_feats=16, lr=3e-3, batch_size=64),
         sweeps=SweepConfig(k_grid=(2, 4, 16), eps_fractions=(0.0, 0.5, 1.0), iteration_grid=(1, 10),
                            deepfool_steps=20, cw_steps=50),
