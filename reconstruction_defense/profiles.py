@@ -57,9 +57,16 @@ class ClassifierConfig:
 
     arch: str
     epochs: int
-    lr: float = 1e-3
+    lr: float = 1e-3  # Adam's constant rate, or the one-cycle peak
     batch_size: int = 128
     transfer: tuple[str, ...] = ()
+    # the fast recipe (``train.classifier_epoch``): "sgd" + "one_cycle", smoothing, shifts, flips
+    optimizer: str = "adam"
+    schedule: str = "constant"  # or "one_cycle"
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    max_shift: int = 0  # pixels of random translation
+    flip: bool = False  # random horizontal flips (not for digits)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from .attacks import AttackParams, run_attack
 from .data import ImageSet
 from .device import model_device, on_device_of
 from .quantize import quantize
+from .recipe import Augment, make_optimizer, shifts_and_flips
 
 EpochFn = Callable[[nn.Module, torch.optim.Optimizer, int], dict[str, float]]
 TRAINING = contextvars.ContextVar("training", default="training")  # what the epoch bars name
@@ -37,14 +38,16 @@ def machine() -> dict[str, Any]:
 
 
 def fit(model: nn.Module, epoch_fn: EpochFn, epochs: int, lr: float, config: dict[str, Any],
-        stem: Path | None = None, label: str = "training") -> list[dict[str, float]]:
-    """Run ``epochs`` epochs of ``epoch_fn`` with Adam, checkpointing after each one.
+        stem: Path | None = None, label: str = "training", optimizer: str = "adam",
+        weight_decay: float = 0.0) -> list[dict[str, float]]:
+    """Run ``epochs`` epochs of ``epoch_fn`` with ``optimizer`` (:func:`make_optimizer`),
+    checkpointing after each one.
 
     When ``stem`` holds a checkpoint of the same ``config``, training resumes after its last
     completed epoch (weights and optimizer state restored), so a finished run only loads.
     ``label`` names the model in the progress bars and in the line saying it was loaded.
     """
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = make_optimizer(model, optimizer, lr, weight_decay)
     history: list[dict[str, float]] = []
     if stem is not None and checkpoints.exists(stem):
         tensors, meta = checkpoints.load(stem, config)
@@ -124,9 +127,12 @@ def _to_model(model: nn.Module, *tensors: Tensor) -> tuple[Tensor, ...]:
 
 
 def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, epoch: int, data: ImageSet, batch_size: int,
-              seed: int, loss_fn: LossFn, with_labels: bool = True) -> tuple[float, float]:
+              seed: int, loss_fn: LossFn, with_labels: bool = True, augment: Augment | None = None,
+              lr_at: Callable[[float], float] | None = None) -> tuple[float, float]:
     """One epoch of ``loss_fn`` steps over the shuffled global batches of ``data``
     (:func:`batches`); returns (mean loss, share of correct predictions) over the epoch.
+    ``augment(images, indices)`` transforms each batch's images (keyed by their indices in
+    ``data``); ``lr_at(epoch + share of the epoch done)`` sets the learning rate before each step.
 
     Under ``torchrun`` each rank takes its slice of every global batch, its loss weighted by
     :func:`~reconstruction_defense.distributed.share_weight`, and DistributedDataParallel
@@ -137,13 +143,18 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, epoch: int, data: Im
     objective = distributed.wrap_for_training(Objective(model, loss_fn))
     total = correct = count = 0.0
     with fast_training(model) as bf16:
-        bar = tqdm(batches(len(data), batch_size, seed, epoch), desc=f"{TRAINING.get()}, epoch {epoch + 1}",
-                   leave=False, mininterval=1.0, disable=not distributed.is_writer())
-        for idx in bar:
+        order = batches(len(data), batch_size, seed, epoch)
+        bar = tqdm(order, desc=f"{TRAINING.get()}, epoch {epoch + 1}", leave=False, mininterval=1.0,
+                   disable=not distributed.is_writer())
+        for step, idx in enumerate(bar):
             if len(idx) < world:
                 continue
+            if lr_at is not None:
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(epoch + step / len(order))
             local = distributed.shard_of_batch(idx)
-            batch = _to_model(model, data.images[local], *([data.labels[local]] if with_labels else []))
+            images = data.images[local] if augment is None else augment(data.images[local], local)
+            batch = _to_model(model, images, *([data.labels[local]] if with_labels else []))
             with torch.autocast(model_device(model).type, torch.bfloat16, enabled=bf16):
                 loss, hits = objective(*batch)
             descend(opt, loss * distributed.share_weight(len(local), len(idx)))
@@ -155,20 +166,24 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, epoch: int, data: Im
 
 
 def classifier_epoch(data: ImageSet, batch_size: int, seed: int,
-                     attack: tuple[str, float] | None = None, params: AttackParams = AttackParams()
-                     ) -> EpochFn:
-    """One epoch of cross-entropy training; with ``attack`` = (name, eps), half of each batch is
-    replaced by adversarial examples made on the fly (adversarial training, Goodfellow et al. 2015)."""
+                     attack: tuple[str, float] | None = None, params: AttackParams = AttackParams(), *,
+                     label_smoothing: float = 0.0, max_shift: int = 0, flip: bool = False,
+                     lr_at: Callable[[float], float] | None = None) -> EpochFn:
+    """One epoch of cross-entropy training (with ``label_smoothing``, Szegedy et al. 2016); with
+    ``attack`` = (name, eps), half of each batch is replaced by adversarial examples made on the
+    fly (adversarial training, Goodfellow et al. 2015). ``max_shift``/``flip`` augment the images
+    (:func:`~reconstruction_defense.recipe.shifts_and_flips`); ``lr_at`` schedules the learning rate (:func:`run_epoch`)."""
     def loss_fn(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if attack is not None:
             half = len(y) // 2
             adv = run_attack(attack[0], model, x[:half], y[:half], attack[1], params)
             x = torch.cat([adv.to(x.device), x[half:]])
         logits = model(x)
-        return F.cross_entropy(logits, y), (logits.argmax(1) == y).sum()
+        return F.cross_entropy(logits, y, label_smoothing=label_smoothing), (logits.argmax(1) == y).sum()
 
     def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
-        loss, accuracy = run_epoch(model, opt, epoch, data, batch_size, seed, loss_fn)
+        augment = shifts_and_flips(len(data), seed, epoch, max_shift, flip) if max_shift or flip else None
+        loss, accuracy = run_epoch(model, opt, epoch, data, batch_size, seed, loss_fn, augment=augment, lr_at=lr_at)
         return {"loss": loss, "train_acc": accuracy}
     return epoch_fn
 

@@ -26,7 +26,8 @@ from .defense import ReconstructionDefense
 from .evaluate import model_digest, tensor_digest
 from .models import Restorer, build_classifier
 from .models.classifiers import Classifier
-from .profiles import Profile, recipe_for
+from .profiles import ClassifierConfig, Profile, recipe_for
+from .recipe import one_cycle
 from .train import EpochFn, classifier_epoch, comdefend_epoch, fit, pixelcnn_epoch, restorer_epoch
 
 CODE_VERSIONS = {"classifier": 1, "restorer": 1, "comdefend": 1, "pixelcnn": 1}
@@ -55,8 +56,9 @@ def code_version(kind: str) -> str:
 
 def cached_fit(kind: str, name: str, build: Callable[[], nn.Module], epoch_fn: EpochFn, data: ImageSet,
                epochs: int, lr: float, seed: int, config: dict[str, Any], workdir: Path,
-               device: str = "cpu") -> nn.Module:
-    """``build()`` (seeded with ``seed``) trained ``epochs`` epochs of ``epoch_fn`` on ``data``, or
+               device: str = "cpu", optimizer: str = "adam", weight_decay: float = 0.0) -> nn.Module:
+    """``build()`` (seeded with ``seed``) trained ``epochs`` epochs of ``epoch_fn`` on ``data`` with
+    ``optimizer`` (:func:`~reconstruction_defense.train.make_optimizer`), or
     loaded from ``<workdir>/checkpoints/<dataset>-<name>-<hash>`` when that training was done
     (resumed when it was interrupted). ``config`` holds the kind's own settings; the dataset,
     training images, epochs, learning rate, seed and code version are added here. The model
@@ -71,8 +73,20 @@ def cached_fit(kind: str, name: str, build: Callable[[], nn.Module], epoch_fn: E
     if _LOAD_ONLY.get() and not (checkpoints.exists(stem) and
                                  json.loads(checkpoints.paths(stem)[1].read_text()).get("epoch") == epochs):
         raise NotCached(f"{stem.name} is not a finished checkpoint")
-    model.history = fit(model, epoch_fn, epochs, lr, config, stem, f"{data.info.display_name} {name}")
+    model.history = fit(model, epoch_fn, epochs, lr, config, stem, f"{data.info.display_name} {name}",
+                        optimizer, weight_decay)
     return model.eval()
+
+
+_ADAM_RECIPE = ClassifierConfig("", 0)
+
+
+def recipe_changes(cfg: ClassifierConfig) -> dict[str, Any]:
+    """The training-recipe fields where ``cfg`` leaves the default Adam recipe: part of a
+    classifier's cache key (the defaults are left out, so models trained before the fast recipe
+    existed keep their keys)."""
+    names = ("optimizer", "schedule", "weight_decay", "label_smoothing", "max_shift", "flip")
+    return {n: getattr(cfg, n) for n in names if getattr(cfg, n) != getattr(_ADAM_RECIPE, n)}
 
 
 def trained_classifier(arch: str, train: ImageSet, profile: Profile, workdir: Path = Path("runs"),
@@ -80,11 +94,14 @@ def trained_classifier(arch: str, train: ImageSet, profile: Profile, workdir: Pa
     """Classifier ``arch`` trained on ``train`` with the profile's classifier recipe. With
     ``adversarial`` = (attack, eps) it is adversarially trained (Goodfellow et al. 2015)."""
     cfg = profile.classifier
-    epoch_fn = classifier_epoch(train, cfg.batch_size, profile.seed, adversarial, profile.attacks)
+    lr_at = (lambda t: one_cycle(cfg.lr, t / cfg.epochs)) if cfg.schedule == "one_cycle" else None
+    epoch_fn = classifier_epoch(train, cfg.batch_size, profile.seed, adversarial, profile.attacks,
+                                label_smoothing=cfg.label_smoothing, max_shift=cfg.max_shift, flip=cfg.flip,
+                                lr_at=lr_at)
     return cached_fit("classifier", arch, lambda: build_classifier(arch, train.info), epoch_fn, train,
                       cfg.epochs, cfg.lr, profile.seed,
-                      {"arch": arch, "batch_size": cfg.batch_size, "adversarial": adversarial}, workdir,
-                      profile.device)
+                      {"arch": arch, "batch_size": cfg.batch_size, "adversarial": adversarial,
+                       **recipe_changes(cfg)}, workdir, profile.device, cfg.optimizer, cfg.weight_decay)
 
 
 def trained_defense(classifier: Classifier, train: ImageSet, profile: Profile,

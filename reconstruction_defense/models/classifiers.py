@@ -123,6 +123,39 @@ class SmallInception(nn.Module):
         return self.net(x)
 
 
+class FastCNN(nn.Module):
+    """A fast CPU classifier for the faithful stand-ins: three stages of widths ``widths``, each a
+    3x3 conv, a residual pair of 3x3 convs and a 2x2 max pool, BatchNorm and GELU throughout (the
+    shape of the fast CIFAR-10 training nets after Page's ResNet-9), then global max pool and a
+    linear head scaled by 1/8 (small logits at the start, which label smoothing likes)."""
+
+    def __init__(self, channels: int, num_classes: int, widths: tuple[int, int, int] = (32, 64, 128)):
+        super().__init__()
+
+        def conv(i: int, o: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.GELU())
+        stages: list[nn.Module] = []
+        c_in = channels
+        for width in widths:
+            stages += [conv(c_in, width), _Residual(nn.Sequential(conv(width, width), conv(width, width))),
+                       nn.MaxPool2d(2)]
+            c_in = width
+        self.net = nn.Sequential(*stages, nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes))
+        self.scale = 0.125
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x) * self.scale
+
+
+class _Residual(nn.Module):
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
 def _torchvision_resnet(depth: int) -> Callable[[int, int], nn.Module]:
     def build(channels: int, num_classes: int) -> nn.Module:
         net = {50: tvm.resnet50, 101: tvm.resnet101}[depth](num_classes=num_classes)
@@ -145,6 +178,8 @@ _BUILDERS: dict[str, Callable[[DatasetInfo], nn.Module]] = {
     "resnet20": lambda i: CifarResNet(i.channels, i.num_classes, 20),
     "resnet32": lambda i: CifarResNet(i.channels, i.num_classes, 32),
     "small_inception": lambda i: SmallInception(i.channels, i.num_classes),
+    "fast_cnn": lambda i: FastCNN(i.channels, i.num_classes),
+    "fast_cnn_wide": lambda i: FastCNN(i.channels, i.num_classes, (64, 128, 256)),
     "googlenet": lambda i: _googlenet(i.channels, i.num_classes),
     "resnet50": lambda i: _torchvision_resnet(50)(i.channels, i.num_classes),
     "resnet101": lambda i: _torchvision_resnet(101)(i.channels, i.num_classes),
@@ -155,7 +190,9 @@ PAPER_TO_STANDIN = {"lenet": "lenet", "googlenet": "small_inception", "resnet50"
 DISPLAY = {"lenet": "LeNet", "resnet20": "ResNet-20 (stand-in for ResNet-50)",
            "resnet32": "ResNet-32 (stand-in for ResNet-101)",
            "small_inception": "Small Inception (stand-in for GoogLeNet)", "googlenet": "GoogLeNet",
-           "resnet50": "ResNet-50", "resnet101": "ResNet-101"}
+           "resnet50": "ResNet-50", "resnet101": "ResNet-101",
+           "fast_cnn": "Fast CNN 32/64/128 (stand-in for ResNet-50)",
+           "fast_cnn_wide": "Fast CNN 64/128/256 (stand-in for ResNet-50)"}
 
 
 def build_classifier(arch: str, info: DatasetInfo) -> Classifier:
