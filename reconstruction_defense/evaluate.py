@@ -87,6 +87,34 @@ def adversarial_examples(classifier: nn.Module, images: Tensor, labels: Tensor, 
     return adv
 
 
+def module_settings(module: nn.Module) -> list[tuple[str, object]]:
+    """The plain settings (numbers, strings, flags) of a module and its submodules, such as a
+    quantizer's k or PixelDefend's eps_defend: what, besides weights and structure, decides
+    its output."""
+    return [(f"{name}.{key}", value) for name, sub in module.named_modules() for key, value in sorted(vars(sub).items())
+            if not key.startswith("_") and key != "training" and isinstance(value, (bool, int, float, str, tuple))]
+
+
+def defended_inputs(defense: nn.Module, images: Tensor, cache_dir: Path | None = None) -> Tensor:
+    """``defense`` applied to ``images`` (:func:`transform`), cached on disk under ``defended/``
+    keyed by the defense's weights, structure and settings (:func:`module_settings`) and the
+    images: a warm rerun re-scores without purifying again (PixelDefend decodes pixel by pixel)."""
+    if cache_dir is None:
+        return transform(defense, images)
+    key = hashlib.sha256(repr((model_digest(defense), repr(defense), module_settings(defense),
+                               tensor_digest(images))).encode()).hexdigest()[:24]
+    file = Path(cache_dir) / "defended" / f"{key}.safetensors"
+    if file.exists():
+        try:
+            return st_load(file.read_bytes())["out"]
+        except Exception:  # unreadable cache entry: recompute and overwrite it
+            pass
+    out = transform(defense, images)
+    if distributed.is_writer():
+        atomic_write(file, st_save({"out": out.contiguous()}))
+    return out
+
+
 def sharded_attack(attack: str, classifier: nn.Module, images: Tensor, labels: Tensor,
                    strength: float, params: AttackParams = AttackParams(), seed: int = 0) -> Tensor:
     """:func:`run_attack` with its batches dealt to the ranks of a process group and gathered
@@ -126,7 +154,7 @@ def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str,
             adv = adversarial_examples(classifier, test.images, test.labels, name, strength, params,
                                        cache_dir, seed)
             for defense_name, defense in defenses.items():
-                inputs = adv if defense is None else transform(defense, adv)
+                inputs = adv if defense is None else defended_inputs(defense, adv, cache_dir)
                 correct = int((predict(classifier, inputs) == test.labels).sum())
                 lo, hi = wilson_interval(correct, len(test))
                 rows.append([test.info.display_name, model_name or getattr(classifier, "arch", "model"),

@@ -52,7 +52,7 @@ def one_process(workdir: Path, log: Path, checkpoints_from: Path | None = None) 
 
 
 def sets(workdir: Path) -> dict[str, torch.Tensor]:
-    return {p.name: load_file(p)["adv"] for p in sorted((workdir / "adversarial").iterdir())}
+    return {p.name: load_file(p)["adv"] for p in sorted((workdir / "adversarial").glob("*.safetensors"))}
 
 
 def lenet_weights(workdir: Path) -> dict[str, torch.Tensor]:

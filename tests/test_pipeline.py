@@ -1,5 +1,6 @@
 """The method end to end on real MNIST at small scale: thresholds calibrated on real runs
 (LeNet 97.9 % clean; FGSM eps=0.3 about 3 %; defended FGSM about 90 %), with margins."""
+import importlib
 from dataclasses import replace
 
 import pandas as pd
@@ -112,3 +113,30 @@ def test_the_explorer_shows_cached_models_or_says_it_trained_small_ones(tmp_path
     assert not list(tmp_path.glob("checkpoints/mnist-resnet20-*"))  # the cpu lookup trained nothing
     models, profile, note = explorer_models("mnist", ("smoke",), None, tmp_path)  # now cached: loads
     assert profile.name == "smoke" and note == "mnist: the smoke profile's cached models"
+
+
+class _Brighten(torch.nn.Module):
+    """A stand-in preprocessor with one setting and a call counter (private: not a setting)."""
+
+    def __init__(self, amount: float):
+        super().__init__()
+        self.amount, self._calls = amount, 0
+
+    def forward(self, x):
+        self._calls += 1
+        return (x + self.amount).clamp(0, 1)
+
+
+def test_defended_outputs_are_cached_by_weights_settings_and_images(mnist_test, tmp_path, monkeypatch):
+    ev = importlib.import_module("reconstruction_defense.evaluate")  # the package exports evaluate(), the function
+    x, defense = mnist_test.images[:50], _Brighten(0.1)
+    first = ev.defended_inputs(defense, x, tmp_path)
+    assert torch.equal(ev.defended_inputs(defense, x, tmp_path), first) and defense._calls == 1  # warm: loaded
+    defense.amount = 0.3
+    assert not torch.equal(ev.defended_inputs(defense, x, tmp_path), first) and defense._calls == 2
+    ev.defended_inputs(defense, mnist_test.images[50:100], tmp_path)
+    assert defense._calls == 3
+    # planted: a key blind to the settings hands back the output of the old setting
+    monkeypatch.setattr(ev, "module_settings", lambda module: [])
+    stale = ev.defended_inputs(_Brighten(0.1), x, tmp_path / "blind")
+    assert torch.equal(ev.defended_inputs(_Brighten(0.3), x, tmp_path / "blind"), stale)
