@@ -159,7 +159,7 @@ PROFILES: dict[str, Profile] = {
         restorer=RestorerConfig(epochs=3, n_train=2000, n_blocks=2, n_feats=16, lr=3e-3, batch_size=64),
         sweeps=SweepConfig(k_grid=(2, 4, 16), eps_fractions=(0.0, 0.5, 1.0), iteration_grid=(1, 10),
                            deepfool_steps=20, cw_steps=50),
-        attacks=AttackParams(bim_steps=5, pgd_steps=10, apgd_steps=10, square_queries=100, cw_search_steps=3),
+        attacks=AttackParams(bim_steps=5, pgd_steps=10, apgd_steps=10, square_queries=50, cw_search_steps=3),
         baselines=BaselineConfig(pixelcnn_width=8, pixelcnn_blocks=2, pixelcnn_epochs=1, pixelcnn_lr=1e-2,
                                  batch_size=64, whitebox_n_test=6),  # PixelDefend: 784 PixelCNN passes per query
         # 10-step PGD on 50 images only exercises the code; it is not expected to have converged
