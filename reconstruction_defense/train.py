@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import checkpoints, distributed
-from .attacks import AttackParams, run_attack
+from .attacks import AttackParams, attack_progress, run_attack
 from .data import ImageSet
 from .device import model_device, on_device_of
 from .quantize import quantize
@@ -176,7 +176,8 @@ def classifier_epoch(data: ImageSet, batch_size: int, seed: int,
     def loss_fn(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if attack is not None:
             half = len(y) // 2
-            adv = run_attack(attack[0], model, x[:half], y[:half], attack[1], params)
+            with attack_progress(False):  # no bar per training step
+                adv = run_attack(attack[0], model, x[:half], y[:half], attack[1], params)
             x = torch.cat([adv.to(x.device), x[half:]])
         logits = model(x)
         return F.cross_entropy(logits, y, label_smoothing=label_smoothing), (logits.argmax(1) == y).sum()
