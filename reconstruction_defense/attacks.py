@@ -11,19 +11,17 @@ where a table or figure is rendered (:func:`display_name`).
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import torch
 import torchattacks
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from . import distributed
 from .data import check_images
 from .device import full_float32, model_device, on_device_of
 from .minimal_attacks import cw, cw_torchattacks, ddn, deepfool, deepfool_torchattacks
+from .progress import passes_bar
 from .quantizer_attacks import flip_search
 
 
@@ -181,19 +179,6 @@ def batch_seed(seed: int, batch: int) -> int:
     return seed + 1_000_003 * batch
 
 
-SHOW_PROGRESS = contextvars.ContextVar("show_attack_progress", default=True)
-
-
-@contextlib.contextmanager
-def attack_progress(shown: bool) -> Iterator[None]:
-    """Whether attacks run inside the block show their per-pass progress bars."""
-    token = SHOW_PROGRESS.set(shown)
-    try:
-        yield
-    finally:
-        SHOW_PROGRESS.reset(token)
-
-
 def expected_passes(name: str, strength: float, p: AttackParams) -> int:
     """How many forward passes attack ``name`` makes on one batch at most (its budget): the total of
     its progress bar. Early stops (DeepFool, an image already fooled) end the bar sooner."""
@@ -201,23 +186,6 @@ def expected_passes(name: str, strength: float, p: AttackParams) -> int:
                "apgd_dlr": p.apgd_steps, "square": p.square_queries, "flip": p.flip_steps,
                "cw": int(strength) * p.cw_search_steps, "cw_ta": int(strength)}
     return budgets.get(name, int(strength))  # DeepFool, DDN: one pass per iteration
-
-
-@contextlib.contextmanager
-def passes_bar(model: nn.Module, total: int, desc: str) -> Iterator[None]:
-    """A progress bar inside an attack: it counts the forward passes of the classifier (a hook; of
-    ``model.classifier`` in a defended pipeline), so it moves for our attacks and torchattacks'
-    alike; shown for attacks of more than one pass."""
-    bar = tqdm(total=total, desc=desc, unit="pass", leave=False,
-               disable=total <= 1 or not SHOW_PROGRESS.get() or not distributed.is_writer())
-    def count(*_) -> None:  # a forward hook that returned bar.update()'s value would replace the output
-        bar.update()
-    hook = getattr(model, "classifier", model).register_forward_hook(count)  # the flip search calls it directly
-    try:
-        yield
-    finally:
-        hook.remove()
-        bar.close()
 
 
 def run_attack(name: str, model: nn.Module, images: Tensor, labels: Tensor, strength: float,

@@ -12,14 +12,15 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from . import distributed
-from .attacks import (AttackParams, attack_code_version, attack_progress, batch_seed, check_strength, params_used,
+from .attacks import (AttackParams, attack_code_version, batch_seed, check_strength, params_used,
                       run_attack)
 from .data import ImageSet, check_images
 from .device import full_float32, model_device, on_device_of
 from .outputs import atomic_write
+from .progress import attack_progress
+from .progress import bar as progress_bar
 
 COLUMNS = ["dataset", "model", "defense", "attack", "strength", "accuracy", "n", "ci_low", "ci_high"]
 
@@ -147,7 +148,7 @@ def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str,
         if name != "clean":
             check_strength(name, strength)
     rows = []
-    bar = tqdm(attacks, desc="attacks", disable=not progress or not distributed.is_writer())
+    bar = progress_bar(attacks, shown=progress, desc="attacks")
     with attack_progress(progress):
         for name, strength in bar:
             bar.set_postfix_str(f"{name} {strength:g} on {len(test)} {test.info.display_name} images", refresh=True)

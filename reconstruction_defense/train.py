@@ -14,7 +14,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import checkpoints, distributed
-from .attacks import AttackParams, attack_progress, run_attack
+from .attacks import AttackParams, run_attack
+from .progress import attack_progress
+from .progress import bar as progress_bar
 from .data import ImageSet
 from .device import model_device, on_device_of
 from .quantize import quantize
@@ -144,8 +146,7 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, epoch: int, data: Im
     total = correct = count = 0.0
     with fast_training(model) as bf16:
         order = batches(len(data), batch_size, seed, epoch)
-        bar = tqdm(order, desc=f"{TRAINING.get()}, epoch {epoch + 1}", leave=False, mininterval=1.0,
-                   disable=not distributed.is_writer())
+        bar = progress_bar(order, desc=f"{TRAINING.get()}, epoch {epoch + 1}", leave=False, mininterval=1.0)
         for step, idx in enumerate(bar):
             if len(idx) < world:
                 continue
