@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from .data import check_images
 from .device import full_float32, model_device, on_device_of
-from .minimal_attacks import cw, cw_torchattacks, ddn, deepfool, deepfool_torchattacks
+from .minimal_attacks import cw, cw_torchattacks, ddn, deepfool, deepfool_iterates, deepfool_torchattacks
 from .progress import passes_bar
 from .quantizer_attacks import flip_search
 
@@ -138,6 +138,10 @@ ATTACKS: dict[str, AttackInfo] = {
 }
 
 
+# attacks whose run of n iterations is a prefix of a longer run: (model, x, y, counts, params) ->
+# one result per count (C&W is not: each of its search steps runs all its iterations anew)
+ITERATES = {"deepfool": deepfool_iterates}
+
 PAPER_ATTACKS = ("fgsm", "bim", "deepfool", "cw")  # the paper's four, in its tables' order
 
 
@@ -199,18 +203,42 @@ def run_attack(name: str, model: nn.Module, images: Tensor, labels: Tensor, stre
     in the paper's Figures 6-8.
     """
     check_strength(name, strength)
-    check_images(images)
-    fn = ATTACKS[name].fn
     if ATTACKS[name].strength == "iterations":
         strength = int(strength)
-    out = []
+    fn = ATTACKS[name].fn
+    return _in_batches(name, model, images, labels, [strength], params, seed,
+                       lambda x, y: [fn(model, x, y, strength, params)])[0]
+
+
+def run_attack_iterates(name: str, model: nn.Module, images: Tensor, labels: Tensor, counts: list[int],
+                        params: AttackParams = AttackParams(), seed: int = 0) -> list[Tensor]:
+    """:func:`run_attack` at each iteration count of ``counts``, from one run of the longest, for
+    an attack whose shorter runs are prefixes of its longer ones (:data:`ITERATES`: DeepFool);
+    equal, bit for bit, to one :func:`run_attack` per count."""
+    if name not in ITERATES:
+        raise ValueError(f"{name!r} cannot record its iterates; attacks that can: {', '.join(ITERATES)}")
+    for count in counts:
+        check_strength(name, count)
+    counts = [int(c) for c in counts]
+    return _in_batches(name, model, images, labels, counts, params, seed,
+                       lambda x, y: ITERATES[name](model, x, y, counts, params))
+
+
+def _in_batches(name: str, model: nn.Module, images: Tensor, labels: Tensor, strengths: list[float],
+                params: AttackParams, seed: int, attack_batch: Callable[[Tensor, Tensor], list[Tensor]]
+                ) -> list[Tensor]:
+    """``attack_batch`` (one result per strength) over seeded batches, concatenated per strength."""
+    check_images(images)
     n_batches = -(-len(images) // params.batch_size)
+    strongest = max(strengths)
+    label = ", ".join(f"{s:g}" for s in strengths)
+    out = []
     with frozen(model), full_float32(model_device(model)), \
-            passes_bar(model, n_batches * expected_passes(name, strength, params),
-                       f"{ATTACKS[name].display} {strength:g}, {len(images)} images"):
+            passes_bar(model, n_batches * expected_passes(name, strongest, params),
+                       f"{ATTACKS[name].display} {label}, {len(images)} images"):
         for b, start in enumerate(range(0, len(images), params.batch_size)):
             torch.manual_seed(batch_seed(seed, b))
             x, y = on_device_of(model, images[start:start + params.batch_size],
                                 labels[start:start + params.batch_size])
-            out.append(fn(model, x, y, strength, params).detach().cpu())
-    return torch.cat(out)
+            out.append([t.detach().cpu() for t in attack_batch(x, y)])
+    return [torch.cat(column) for column in zip(*out)]

@@ -14,8 +14,8 @@ from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
 from . import distributed
-from .attacks import (AttackParams, attack_code_version, batch_seed, check_strength, params_used,
-                      run_attack)
+from .attacks import (ITERATES, AttackParams, attack_code_version, batch_seed, check_strength, params_used,
+                      run_attack, run_attack_iterates)
 from .data import ImageSet, check_images
 from .device import full_float32, model_device, on_device_of
 from .outputs import atomic_write
@@ -67,25 +67,57 @@ def adversarial_examples(classifier: nn.Module, images: Tensor, labels: Tensor, 
     if attack == "clean":
         return images
     check_strength(attack, strength)
+    file = _cache_file(classifier, images, labels, attack, strength, params, seed, cache_dir)
+    adv = _cached(file)
+    if adv is None:
+        adv = sharded_attack(attack, classifier, images, labels, strength, params, seed)
+        _store(file, adv)
+    return adv
+
+
+def adversarial_iterates(classifier: nn.Module, images: Tensor, labels: Tensor, attack: str,
+                         counts: list[int], params: AttackParams = AttackParams(),
+                         cache_dir: Path | None = None, seed: int = 0) -> dict[int, Tensor]:
+    """:func:`adversarial_examples` at each iteration count of ``counts``, the ones not cached yet
+    from one recorded run of the longest (:func:`~reconstruction_defense.attacks.run_attack_iterates`),
+    each stored under the key a run of its own would have."""
+    files = {c: _cache_file(classifier, images, labels, attack, c, params, seed, cache_dir) for c in counts}
+    found = {c: _cached(f) for c, f in files.items()}
+    missing = [c for c, adv in found.items() if adv is None]
+    if missing:
+        made = sharded_attack(attack, classifier, images, labels, missing, params, seed)
+        for c, adv in zip(missing, made):
+            found[c] = adv
+            _store(files[c], adv)
+    return found
+
+
+def _cache_file(classifier: nn.Module, images: Tensor, labels: Tensor, attack: str, strength: float,
+                params: AttackParams, seed: int, cache_dir: Path | None) -> Path | None:
     if cache_dir is None:
-        return sharded_attack(attack, classifier, images, labels, strength, params, seed)
+        return None
     # the weights and the module's structure: a wrapper with the same weights (a BPDA pipeline
     # beside the deployed one, a masked copy) attacks another function
     key = hashlib.sha256(repr((model_digest(classifier), repr(classifier), attack, float(strength),
                                sorted(params_used(attack, params).items()), seed,
                                tensor_digest(images, labels), attack_code_version(attack)
                                )).encode()).hexdigest()[:24]
-    file = Path(cache_dir) / f"{attack}-{strength:g}-{key}.safetensors"
-    if file.exists():
-        try:
-            return st_load(file.read_bytes())["adv"]
-        except Exception:  # unreadable cache entry: recompute and overwrite it
-            pass
-    adv = sharded_attack(attack, classifier, images, labels, strength, params, seed)
-    if distributed.is_writer():
+    return Path(cache_dir) / f"{attack}-{strength:g}-{key}.safetensors"
+
+
+def _cached(file: Path | None) -> Tensor | None:
+    if file is None or not file.exists():
+        return None
+    try:
+        return st_load(file.read_bytes())["adv"]
+    except Exception:  # unreadable cache entry: recompute and overwrite it
+        return None
+
+
+def _store(file: Path | None, adv: Tensor) -> None:
+    if file is not None and distributed.is_writer():
         atomic_write(file, st_save({"adv": adv.contiguous()}))
     distributed.barrier()
-    return adv
 
 
 def module_settings(module: nn.Module) -> list[tuple[str, object]]:
@@ -117,16 +149,36 @@ def defended_inputs(defense: nn.Module, images: Tensor, cache_dir: Path | None =
 
 
 def sharded_attack(attack: str, classifier: nn.Module, images: Tensor, labels: Tensor,
-                   strength: float, params: AttackParams = AttackParams(), seed: int = 0) -> Tensor:
+                   strength: float | list[int], params: AttackParams = AttackParams(),
+                   seed: int = 0) -> Tensor | list[Tensor]:
     """:func:`run_attack` with its batches dealt to the ranks of a process group and gathered
     (each batch seeded by its number, so the result does not depend on the number of ranks);
-    in a single process, exactly ``run_attack``."""
+    in a single process, exactly ``run_attack``. A list of iteration counts as ``strength``
+    gives one set per count (:func:`~reconstruction_defense.attacks.run_attack_iterates`)."""
     size = params.batch_size
     n_batches = -(-len(images) // size)
-    mine = {b: run_attack(attack, classifier, images[b * size:(b + 1) * size],
-                          labels[b * size:(b + 1) * size], strength, params, batch_seed(seed, b))
-            for b in distributed.my_batches(n_batches)}
-    return torch.cat(distributed.gather_batches(mine, n_batches))
+    def one(b: int) -> list[Tensor]:
+        x, y, s = images[b * size:(b + 1) * size], labels[b * size:(b + 1) * size], batch_seed(seed, b)
+        if isinstance(strength, list):
+            return run_attack_iterates(attack, classifier, x, y, strength, params, s)
+        return [run_attack(attack, classifier, x, y, strength, params, s)]
+    mine = {b: one(b) for b in distributed.my_batches(n_batches)}
+    sets = [torch.cat(distributed.gather_batches({b: m[i] for b, m in mine.items()}, n_batches))
+            for i in range(len(strength) if isinstance(strength, list) else 1)]
+    return sets if isinstance(strength, list) else sets[0]
+
+
+def recorded_iterates(classifier: nn.Module, test: ImageSet, attacks: list[tuple[str, float]],
+                      params: AttackParams, cache_dir: Path | None, seed: int) -> dict[tuple[str, float], Tensor]:
+    """The adversarial sets of every attack in ``attacks`` listed at several iteration counts
+    whose shorter runs are prefixes of longer ones (DeepFool in Figures 6-8), made by one run."""
+    out = {}
+    for name in ITERATES:
+        counts = sorted({int(s) for a, s in attacks if a == name})
+        if len(counts) > 1:
+            made = adversarial_iterates(classifier, test.images, test.labels, name, counts, params, cache_dir, seed)
+            out.update({(name, c): adv for c, adv in made.items()})
+    return out
 
 
 def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str, float]],
@@ -150,10 +202,13 @@ def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str,
     rows = []
     bar = progress_bar(attacks, shown=progress, desc="attacks")
     with attack_progress(progress):
+        recorded = recorded_iterates(classifier, test, attacks, params, cache_dir, seed)
         for name, strength in bar:
             bar.set_postfix_str(f"{name} {strength:g} on {len(test)} {test.info.display_name} images", refresh=True)
-            adv = adversarial_examples(classifier, test.images, test.labels, name, strength, params,
-                                       cache_dir, seed)
+            adv = recorded.get((name, strength))
+            if adv is None:
+                adv = adversarial_examples(classifier, test.images, test.labels, name, strength, params,
+                                           cache_dir, seed)
             for defense_name, defense in defenses.items():
                 inputs = adv if defense is None else defended_inputs(defense, adv, cache_dir)
                 correct = int((predict(classifier, inputs) == test.labels).sum())

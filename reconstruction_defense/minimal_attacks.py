@@ -4,7 +4,7 @@ references. Registered in :mod:`reconstruction_defense.attacks`."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 import torchattacks
@@ -45,18 +45,34 @@ def deepfool(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams
     An image freezes as soon as its label flips; inputs already misclassified are returned
     unchanged, and so are images the attack fails on.
     """
+    return deepfool_iterates(model, x, y, [steps], p)[0]
+
+
+def deepfool_iterates(model: nn.Module, x: Tensor, y: Tensor, counts: list[int], p: AttackParams) -> list[Tensor]:
+    """:func:`deepfool` at each of ``counts`` steps from one run of the longest: a run of fewer
+    steps is a prefix of a longer one, so each count's result is the iterate recorded there."""
+    recorded: dict[int, Tensor] = {}
+    for step, adv in enumerate(_deepfool_walk(model, x, y, p)):
+        recorded.update({c: adv.clone() for c in counts if c == step})
+        if step >= max(counts):
+            break
+    return [_originals_where_failed(model, x, y, recorded.get(c, adv)) for c in counts]
+
+
+def _deepfool_walk(model: nn.Module, x: Tensor, y: Tensor, p: AttackParams) -> Iterator[Tensor]:
+    """DeepFool's iterate before its first step and after each one (one tensor, updated in place),
+    until every image is fooled or the caller stops asking."""
     r_tot = torch.zeros_like(x)
     adv = x.clone()
+    yield adv
     active = torch.nonzero(model(x).argmax(1) == y).flatten()
-    for _ in range(steps):
-        if active.numel() == 0:
-            break
+    while active.numel():
         xa = adv[active].clone().requires_grad_(True)
         logits = model(xa)
         ya = y[active]
         still = logits.argmax(1) == ya
         if not still.any():
-            break
+            return
         n_cand = min(p.deepfool_candidates or logits.shape[1], logits.shape[1]) - 1
         cand = logits.detach().scatter(1, ya[:, None], float("-inf")).topk(n_cand, dim=1).indices
         diffs = logits.gather(1, cand) - logits.gather(1, ya[:, None])  # f_k - f_y, (B, n_cand)
@@ -69,7 +85,7 @@ def deepfool(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams
         scale = (f[rows, nearest].abs() + 1e-4) / w_norm[rows, nearest] ** 2
         r_tot[active] += scale.view(-1, 1, 1, 1) * w[rows, nearest]
         adv[active] = (x[active] + (1 + p.overshoot) * r_tot[active]).clamp(0, 1)
-    return _originals_where_failed(model, x, y, adv)
+        yield adv
 
 
 TANH_MARGIN = 1e-3  # C&W starts a saturated pixel at atanh(1 - 1e-3) = 3.8, half a 1e-3 step inside

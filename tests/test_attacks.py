@@ -207,3 +207,29 @@ def test_every_progress_bar_obeys_tqdm_disable_which_nbval_kernels_need(lenet, m
     monkeypatch.setattr(train, "progress_bar", lambda it, **options: Spy(it, disable=False, **options))
     train.fit(copy.deepcopy(lenet), epoch, 1, 1e-4, {})
     assert not all(made)
+
+
+def test_deepfool_iterates_of_one_run_equal_separate_runs_bit_for_bit(lenet, batch, monkeypatch):
+    from reconstruction_defense import minimal_attacks
+    from reconstruction_defense.attacks import run_attack_iterates
+    x, y = batch
+    params = AttackParams(batch_size=40)  # three batches, the last one short
+    counts = [1, 2, 5, 50]
+    separate = [run_attack("deepfool", lenet, x, y, c, params) for c in counts]
+    recorded = run_attack_iterates("deepfool", lenet, x, y, counts, params)
+    assert all(torch.equal(a, b) for a, b in zip(separate, recorded))
+    assert not torch.equal(recorded[0], recorded[-1])  # the counts differ, so the test can tell them apart
+    with pytest.raises(ValueError, match="cannot record its iterates; attacks that can: deepfool"):
+        run_attack_iterates("cw", lenet, x, y, counts, params)
+    # planted: iterates recorded without a copy alias the final one
+    def aliased(model, x, y, counts, p):
+        recorded = {}
+        for step, adv in enumerate(minimal_attacks._deepfool_walk(model, x, y, p)):
+            recorded.update({c: adv for c in counts if c == step})
+            if step >= max(counts):
+                break
+        return [minimal_attacks._originals_where_failed(model, x, y, recorded.get(c, adv)) for c in counts]
+    from reconstruction_defense import attacks
+    monkeypatch.setitem(attacks.ITERATES, "deepfool", aliased)
+    planted = run_attack_iterates("deepfool", lenet, x, y, counts, params)
+    assert not all(torch.equal(a, b) for a, b in zip(separate, planted))

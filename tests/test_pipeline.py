@@ -140,3 +140,24 @@ def test_defended_outputs_are_cached_by_weights_settings_and_images(mnist_test, 
     monkeypatch.setattr(ev, "module_settings", lambda module: [])
     stale = ev.defended_inputs(_Brighten(0.1), x, tmp_path / "blind")
     assert torch.equal(ev.defended_inputs(_Brighten(0.3), x, tmp_path / "blind"), stale)
+
+
+def test_a_deepfool_sweep_runs_once_and_caches_each_count_as_its_own_run_would(lenet, mnist_test, tmp_path, monkeypatch):
+    """Figures 6-8 sweep DeepFool's iterations: one run of the longest records the shorter ones."""
+    evaluate_module = importlib.import_module("reconstruction_defense.evaluate")
+    test, counts = mnist_test.head(60), [1, 3, 10]
+    runs = []
+    monkeypatch.setattr(evaluate_module, "run_attack_iterates",
+                        lambda *args, **kw: runs.append(args[4]) or attacks.run_attack_iterates(*args, **kw))
+    swept = evaluate(lenet, test, [("deepfool", c) for c in counts], cache_dir=tmp_path / "swept")
+    assert runs == [counts]  # one recorded run (one batch), no run per count
+    for c in counts:
+        alone = adversarial_examples(lenet, test.images, test.labels, "deepfool", c, cache_dir=tmp_path / "alone")
+        assert torch.equal(alone, adversarial_examples(lenet, test.images, test.labels, "deepfool", c,
+                                                       cache_dir=tmp_path / "swept"))
+    assert sorted(p.name for p in (tmp_path / "swept").glob("*.safetensors")) == \
+        sorted(p.name for p in (tmp_path / "alone").glob("*.safetensors"))
+    assert runs == [counts]  # the separate runs' sets were found in the sweep's cache
+    again = evaluate(lenet, test, [("deepfool", c) for c in counts], cache_dir=tmp_path / "swept")
+    pd.testing.assert_frame_equal(swept, again)
+    assert runs == [counts]  # a warm sweep loads every count
