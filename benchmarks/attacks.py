@@ -3,7 +3,7 @@
     python benchmarks/attacks.py [--repeats 5] [--budget 120] [--out results/benchmark_attacks.csv]
 
 MNIST: 1,000 real test images, the ``cpu`` profile's LeNet. CIFAR-10 (JPEG q75 copy): 500 test
-images, the ``cpu`` profile's ResNet-20. Classifiers come from (or go to) the run cache, so the
+images, a ResNet-20. Classifiers come from (or go to) the run cache, so the
 first run trains them. Throughput is images/s, the median of ``--repeats`` timed runs; success
 rate and median L2 are over the images the classifier got right before the attack; the
 ``repeats`` column says how many timed runs fit the budget. Not a test:

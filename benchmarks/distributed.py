@@ -3,7 +3,7 @@
     RECDEF_DATA=/path/to/data python benchmarks/distributed.py [--images 500] [--repeats 3]
 
 The same adversarial set (BIM, 10 steps, eps 0.3, on the first ``--images`` MNIST test images,
-batches of 50, against the ``cpu`` profile's ResNet-20, freshly initialized: a fixed-step
+batches of 50, against a ResNet-20, freshly initialized: a fixed-step
 attack costs the same whatever the weights) is made under ``torchrun`` (gloo) twice on this
 machine's cores: 1 rank x all threads, then one rank per core x 1 thread each. Per run, rank 0
 times the three phases of :func:`~reconstruction_defense.evaluate.adversarial_examples`: its

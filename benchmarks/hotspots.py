@@ -6,7 +6,8 @@ Nearly all of a notebook's time goes into three kinds of step, repeated thousand
 a training step of a classifier, a gradient step of an attack on the bare classifier (FGSM, BIM,
 DeepFool, C&W, PGD), and a gradient step through the whole defended pipeline (BPDA attacks of
 notebooks 06 and 07: straight-through quantizer, restorer, classifier). Each is timed on real
-test images at the ``cpu`` profile's sizes (ResNet-20, 4 x 32 restorer, training batch 128,
+test images at the ``cpu`` profile's sizes (its classifier, ResNet-20 when the committed CSV was
+measured; 4 x 32 restorer, training batch 128,
 attack batch 500, the default before this benchmark made it 250; freshly initialized weights:
 the cost of a step does not depend on their values) under the default settings, the
 reference, and under each candidate setting:

@@ -3,7 +3,8 @@
     RECDEF_DATA=/path/to/data python benchmarks/pipeline.py [--repeats 5] [--out results/benchmark_pipeline.csv]
 
 1. Defense overhead, per dataset: quantizer + restorer inference vs the classifier's own, on
-   1,000 real test images, the ``cpu`` profile's architectures (ResNet-20, 4 x 32 restorer).
+   1,000 real test images, the ``cpu`` profile's architectures (its classifier, ResNet-20 when the committed CSV was
+   measured; 4 x 32 restorer).
    Weights are freshly initialized: inference time does not depend on their values.
 2. The adversarial-set cache on Table 4's protocol (Fashion-MNIST, level 1 attacks on 200
    images, six preprocessing defenses; a LeNet trained 3 epochs, so that the reference fits in

@@ -1,8 +1,8 @@
 """Candidate stand-ins for the paper's classifiers (issue 19): train one recipe on a dataset's full
 training split and score it on the whole test split, with its wall time on this machine.
 
-    python benchmarks/standins.py mnist fast_cnn --epochs 4 --lr 0.2 --max-shift 2
-    python benchmarks/standins.py cifar10 fast_cnn --epochs 8 --lr 0.2 --max-shift 4 --flip
+    python benchmarks/standins.py mnist fast_cnn --epochs 3
+    python benchmarks/standins.py cifar10 small_inception --epochs 8 --lr 0.1
 
 Each run appends one row to ``--out`` (results/standins.csv): the recipe, the clean test accuracy
 with its 95 % Wilson interval, the per-epoch training loss and accuracy, seconds and the CPU's
@@ -20,6 +20,7 @@ import pandas as pd
 from reconstruction_defense.data import load_dataset
 from reconstruction_defense.evaluate import predict, wilson_interval
 from reconstruction_defense.profiles import get_profile
+from reconstruction_defense.recipe import augmentation_for
 from reconstruction_defense.train import machine
 from reconstruction_defense.zoo import trained_classifier
 
@@ -33,8 +34,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
-    ap.add_argument("--max-shift", type=int, default=0)
-    ap.add_argument("--flip", action="store_true")
+    ap.add_argument("--no-augment", dest="augment", action="store_false",
+                    help="no shifts or flips (recipe.augmentation_for gives them per dataset)")
     ap.add_argument("--n-train", type=int, default=None, help="default: the whole training split")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-root", default=None)
@@ -47,7 +48,7 @@ def main() -> None:
     args = parse()
     recipe = {"arch": args.arch, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
               "optimizer": "sgd", "schedule": "one_cycle", "weight_decay": args.weight_decay,
-              "label_smoothing": args.label_smoothing, "max_shift": args.max_shift, "flip": args.flip}
+              "label_smoothing": args.label_smoothing, "augment": args.augment}
     profile = get_profile("cpu", seed=args.seed, classifier=recipe)
     train = load_dataset(args.dataset, "train", root=args.data_root, n=args.n_train, seed=args.seed)
     test = load_dataset(args.dataset, "test", root=args.data_root)
@@ -56,7 +57,9 @@ def main() -> None:
     seconds = time.perf_counter() - start
     correct = int((predict(model, test.images) == test.labels).sum())
     lo, hi = wilson_interval(correct, len(test))
-    row = {"dataset": test.info.display_name, **recipe, "n_train": len(train), "seed": args.seed,
+    max_shift, flip = augmentation_for(args.dataset, min(train.info.size)) if args.augment else (0, False)
+    row = {"dataset": test.info.display_name, **recipe, "max_shift": max_shift, "flip": flip,
+           "n_train": len(train), "seed": args.seed,
            "n_test": len(test), "accuracy": correct / len(test), "ci_low": lo, "ci_high": hi,
            "train_seconds": round(seconds), "history": model.history, "cpu_kernels": machine()["cpu_kernels"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
     python benchmarks/table_with_torchattacks.py [--n 200]
 
-Loads the ``cpu`` profile's cached ResNet-20 and restorer (run the main command first), takes
+Loads the ``cpu`` profile's cached classifier and restorer (run the main command first), takes
 the first ``--n`` of its 1,000 test images, and scores the same table rows with our attacks and
 with torchattacks' (``deepfool_ta``, ``cw_ta``: one fixed c = 1 and as many total iterations as
 ours), side by side, written to ``--out``. torchattacks' DeepFool is slow (one image at a time), hence
@@ -41,7 +41,7 @@ def main() -> None:
                      cache_dir=args.workdir / "adversarial", seed=profile.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
-    print(f"MNIST, ResNet-20 (cpu), first {args.n} of the table's test images -> {args.out}")
+    print(f"MNIST, {classifier.arch} (cpu), first {args.n} of the table's test images -> {args.out}")
     print(table[["defense", "attack", "strength", "accuracy", "ci_low", "ci_high"]].to_string(index=False))
 
 

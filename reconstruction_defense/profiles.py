@@ -54,19 +54,22 @@ class DataConfig:
 class ClassifierConfig:
     """The main classifier (the paper's ResNet-50 or its stand-in) and how it is trained; the
     transfer classifiers of Tables 1-3 are trained the same way."""
-
     arch: str
     epochs: int
     lr: float = 1e-3  # Adam's constant rate, or the one-cycle peak
     batch_size: int = 128
     transfer: tuple[str, ...] = ()
-    # the fast recipe (``train.classifier_epoch``): "sgd" + "one_cycle", smoothing, shifts, flips
+    # the fast recipe (``train.classifier_epoch``): "sgd" + "one_cycle", smoothing, augmentation
     optimizer: str = "adam"
     schedule: str = "constant"  # or "one_cycle"
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
-    max_shift: int = 0  # pixels of random translation
-    flip: bool = False  # random horizontal flips (not for digits)
+    augment: bool = False  # shifts, and flips where they fit (``recipe.augmentation_for``)
+    dataset_epochs: tuple[tuple[str, int], ...] = ()  # (dataset, epochs) where it differs from ``epochs``
+
+    def epochs_for(self, dataset: str) -> int:
+        """How many epochs the classifiers of ``dataset`` train."""
+        return dict(self.dataset_epochs).get(dataset, self.epochs)
 
 
 @dataclass(frozen=True)
@@ -167,8 +170,12 @@ PROFILES: dict[str, Profile] = {
                                 square_n_test=20, square_queries=200, ablation_n_test=20),
     ),
     "cpu": Profile(
-        name="cpu", data=DataConfig(n_train=20000, n_test=1000),
-        classifier=ClassifierConfig("resnet20", epochs=3, transfer=("lenet", "small_inception", "resnet32")),
+        name="cpu", data=DataConfig(n_train=None, n_test=1000),
+        # the fast recipe (issue 19, results/standins.csv): 99.7 / 94.0 / 86.3 % clean on the full test sets
+        classifier=ClassifierConfig("fast_cnn", epochs=8, lr=0.2, batch_size=256, optimizer="sgd",
+                                    schedule="one_cycle", weight_decay=5e-4, label_smoothing=0.1, augment=True,
+                                    dataset_epochs=(("mnist", 3),),
+                                    transfer=("lenet", "small_inception", "resnet32")),
         restorer=RestorerConfig(epochs=3, n_train=10000, n_blocks=4, n_feats=32),
         sweeps=SweepConfig(cw_steps=50, iteration_grid=(1, 3, 10, 50)),
         # AttackParams' defaults are these budgets: notebook 06 on 1,000 images x 3 datasets within

@@ -27,7 +27,7 @@ from .evaluate import model_digest, tensor_digest
 from .models import Restorer, build_classifier
 from .models.classifiers import Classifier
 from .profiles import ClassifierConfig, Profile, recipe_for
-from .recipe import one_cycle
+from .recipe import augmentation_for, one_cycle
 from .train import EpochFn, classifier_epoch, comdefend_epoch, fit, pixelcnn_epoch, restorer_epoch
 
 CODE_VERSIONS = {"classifier": 1, "restorer": 1, "comdefend": 1, "pixelcnn": 1}
@@ -78,30 +78,34 @@ def cached_fit(kind: str, name: str, build: Callable[[], nn.Module], epoch_fn: E
     return model.eval()
 
 
-_ADAM_RECIPE = ClassifierConfig("", 0)
+_ADAM_RECIPE = {"optimizer": "adam", "schedule": "constant", "weight_decay": 0.0, "label_smoothing": 0.0,
+                "max_shift": 0, "flip": False}
 
 
-def recipe_changes(cfg: ClassifierConfig) -> dict[str, Any]:
-    """The training-recipe fields where ``cfg`` leaves the default Adam recipe: part of a
-    classifier's cache key (the defaults are left out, so models trained before the fast recipe
-    existed keep their keys)."""
-    names = ("optimizer", "schedule", "weight_decay", "label_smoothing", "max_shift", "flip")
-    return {n: getattr(cfg, n) for n in names if getattr(cfg, n) != getattr(_ADAM_RECIPE, n)}
+def recipe_changes(cfg: ClassifierConfig, train: ImageSet) -> dict[str, Any]:
+    """The training-recipe settings where ``cfg`` on ``train``'s dataset leaves the default Adam
+    recipe: part of a classifier's cache key (the defaults are left out, so models trained before
+    the fast recipe existed keep their keys)."""
+    max_shift, flip = augmentation_for(train.info.name, min(train.info.size)) if cfg.augment else (0, False)
+    settings = {"optimizer": cfg.optimizer, "schedule": cfg.schedule, "weight_decay": cfg.weight_decay,
+                "label_smoothing": cfg.label_smoothing, "max_shift": max_shift, "flip": flip}
+    return {k: v for k, v in settings.items() if v != _ADAM_RECIPE[k]}
 
 
 def trained_classifier(arch: str, train: ImageSet, profile: Profile, workdir: Path = Path("runs"),
                        adversarial: tuple[str, float] | None = None) -> Classifier:
     """Classifier ``arch`` trained on ``train`` with the profile's classifier recipe. With
     ``adversarial`` = (attack, eps) it is adversarially trained (Goodfellow et al. 2015)."""
-    cfg = profile.classifier
-    lr_at = (lambda t: one_cycle(cfg.lr, t / cfg.epochs)) if cfg.schedule == "one_cycle" else None
+    cfg, epochs = profile.classifier, profile.classifier.epochs_for(train.info.name)
+    recipe = recipe_changes(cfg, train)
+    lr_at = (lambda t: one_cycle(cfg.lr, t / epochs)) if cfg.schedule == "one_cycle" else None
     epoch_fn = classifier_epoch(train, cfg.batch_size, profile.seed, adversarial, profile.attacks,
-                                label_smoothing=cfg.label_smoothing, max_shift=cfg.max_shift, flip=cfg.flip,
-                                lr_at=lr_at)
+                                label_smoothing=cfg.label_smoothing, max_shift=recipe.get("max_shift", 0),
+                                flip=recipe.get("flip", False), lr_at=lr_at)
     return cached_fit("classifier", arch, lambda: build_classifier(arch, train.info), epoch_fn, train,
-                      cfg.epochs, cfg.lr, profile.seed,
-                      {"arch": arch, "batch_size": cfg.batch_size, "adversarial": adversarial,
-                       **recipe_changes(cfg)}, workdir, profile.device, cfg.optimizer, cfg.weight_decay)
+                      epochs, cfg.lr, profile.seed,
+                      {"arch": arch, "batch_size": cfg.batch_size, "adversarial": adversarial, **recipe},
+                      workdir, profile.device, cfg.optimizer, cfg.weight_decay)
 
 
 def trained_defense(classifier: Classifier, train: ImageSet, profile: Profile,

@@ -2,6 +2,7 @@
 epoch, the one-cycle schedule, and a cache key that leaves the default recipe's models valid."""
 import torch
 
+from reconstruction_defense.data import load_dataset
 from reconstruction_defense.evaluate import predict
 from reconstruction_defense.models import build_classifier
 from reconstruction_defense.profiles import ClassifierConfig
@@ -34,10 +35,14 @@ def test_the_one_cycle_rate_rises_to_its_peak_then_falls_to_almost_nothing():
     assert all(a >= b for a, b in zip(rates[peak:], rates[peak + 1:])) and rates[-1] < 0.001
 
 
-def test_the_default_recipe_keeps_its_cache_keys_and_the_fast_one_is_keyed():
-    assert recipe_changes(ClassifierConfig("lenet", 2)) == {}
-    fast = ClassifierConfig("fast_cnn", 4, lr=0.2, optimizer="sgd", schedule="one_cycle", max_shift=2)
-    assert recipe_changes(fast) == {"optimizer": "sgd", "schedule": "one_cycle", "max_shift": 2}
+def test_the_default_recipe_keeps_its_cache_keys_and_the_fast_one_is_keyed(mnist_test):
+    assert recipe_changes(ClassifierConfig("lenet", 2), mnist_test) == {}
+    fast = ClassifierConfig("fast_cnn", 4, lr=0.2, optimizer="sgd", schedule="one_cycle", augment=True,
+                            dataset_epochs=(("mnist", 3),))
+    assert recipe_changes(fast, mnist_test) == {"optimizer": "sgd", "schedule": "one_cycle", "max_shift": 2}
+    fashion = load_dataset("fashion_mnist", "test", n=10)
+    assert recipe_changes(fast, fashion)["flip"] and "flip" not in recipe_changes(fast, mnist_test)  # no mirrored digits
+    assert (fast.epochs_for("mnist"), fast.epochs_for("fashion_mnist")) == (3, 4)
 
 
 def test_the_fast_cnn_learns_mnist_with_the_fast_recipe(mnist_train, mnist_test):

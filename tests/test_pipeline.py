@@ -110,7 +110,7 @@ def test_the_explorer_shows_cached_models_or_says_it_trained_small_ones(tmp_path
     monkeypatch.setattr(zoo, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
     models, profile, note = explorer_models("mnist", ("cpu",), None, tmp_path)
     assert profile.name == "smoke" and "no cached cpu models" in note and len(fits) == 2
-    assert not list(tmp_path.glob("checkpoints/mnist-resnet20-*"))  # the cpu lookup trained nothing
+    assert not list(tmp_path.glob("checkpoints/mnist-fast_cnn-*"))  # the cpu lookup trained nothing
     models, profile, note = explorer_models("mnist", ("smoke",), None, tmp_path)  # now cached: loads
     assert profile.name == "smoke" and note == "mnist: the smoke profile's cached models"
 

@@ -85,10 +85,10 @@ def test_figure_end_points_are_quoted_from_the_paper_text():
 
 def test_transfer_classifiers_follow_each_paper_table():
     cpu = get_profile("cpu")
-    assert transfer_archs(cpu, "mnist") == ("resnet20", "lenet", "small_inception")
-    assert transfer_archs(cpu, "fashion_mnist") == ("resnet20", "small_inception", "resnet32")
-    assert transfer_archs(cpu, "cifar10") == ("resnet20", "small_inception", "resnet32")
-    assert transfer_archs(cpu, "my_folder") == ("resnet20", "lenet", "small_inception", "resnet32")
+    assert transfer_archs(cpu, "mnist") == ("fast_cnn", "lenet", "small_inception")
+    assert transfer_archs(cpu, "fashion_mnist") == ("fast_cnn", "small_inception", "resnet32")
+    assert transfer_archs(cpu, "cifar10") == ("fast_cnn", "small_inception", "resnet32")
+    assert transfer_archs(cpu, "my_folder") == ("fast_cnn", "lenet", "small_inception", "resnet32")
 
 
 def test_table4_strengths_are_the_table_and_the_largest_eps():

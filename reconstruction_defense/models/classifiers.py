@@ -185,14 +185,14 @@ _BUILDERS: dict[str, Callable[[DatasetInfo], nn.Module]] = {
     "resnet101": lambda i: _torchvision_resnet(101)(i.channels, i.num_classes),
 }
 CLASSIFIERS = tuple(_BUILDERS)
-PAPER_TO_STANDIN = {"lenet": "lenet", "googlenet": "small_inception", "resnet50": "resnet20",
+PAPER_TO_STANDIN = {"lenet": "lenet", "googlenet": "small_inception", "resnet50": "fast_cnn",
                     "resnet101": "resnet32"}
-DISPLAY = {"lenet": "LeNet", "resnet20": "ResNet-20 (stand-in for ResNet-50)",
+DISPLAY = {"lenet": "LeNet", "resnet20": "ResNet-20",
            "resnet32": "ResNet-32 (stand-in for ResNet-101)",
            "small_inception": "Small Inception (stand-in for GoogLeNet)", "googlenet": "GoogLeNet",
            "resnet50": "ResNet-50", "resnet101": "ResNet-101",
            "fast_cnn": "Fast CNN 32/64/128 (stand-in for ResNet-50)",
-           "fast_cnn_wide": "Fast CNN 64/128/256 (stand-in for ResNet-50)"}
+           "fast_cnn_wide": "Fast CNN 64/128/256"}
 
 
 def build_classifier(arch: str, info: DatasetInfo) -> Classifier:
