@@ -49,7 +49,8 @@ def main() -> None:
     recipe = {"arch": args.arch, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
               "optimizer": "sgd", "schedule": "one_cycle", "weight_decay": args.weight_decay,
               "label_smoothing": args.label_smoothing, "augment": args.augment}
-    profile = get_profile("cpu", seed=args.seed, classifier=recipe)
+    overrides = {**recipe, "dataset_epochs": ()}  # --epochs, whatever the profile gives this dataset
+    profile = get_profile("cpu", seed=args.seed, classifier=overrides)
     train = load_dataset(args.dataset, "train", root=args.data_root, n=args.n_train, seed=args.seed)
     test = load_dataset(args.dataset, "test", root=args.data_root)
     start = time.perf_counter()

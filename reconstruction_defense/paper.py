@@ -70,10 +70,17 @@ def _strength_label(attack: str, strength: float) -> str:
     return f"eps={strength:g}" if ATTACKS[attack].strength == "eps" else f"{int(strength)} iterations"
 
 
+def paper_relation(paper: float, low: float, high: float) -> str:
+    """Where the paper's value lies against our 95 % interval [low, high]: ``"inside"``,
+    ``"above"`` (the paper reports more than we can support) or ``"below"``."""
+    return "above" if paper > high else "below" if paper < low else "inside"
+
+
 def beside_paper(ours: pd.DataFrame, dataset: str, network: str) -> pd.DataFrame:
     """One row per attack: our accuracy [95% CI] without / with the defense (``ours`` holds the
     rows of one model, defense ``none`` first, attack keys) beside the paper's Table 1-3 value for
-    ``network``; attacks shown by their display names."""
+    ``network``, and where the paper's value lies against our interval (:func:`paper_relation`);
+    attacks shown by their display names."""
     paper = transfer_tables()
     paper = paper[(paper.dataset == dataset) & (paper.network == network)]
     out = []
@@ -84,13 +91,16 @@ def beside_paper(ours: pd.DataFrame, dataset: str, network: str) -> pd.DataFrame
             row[f"ours {label}"] = f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]"
             match = paper[(paper.attack == attack) & (paper.defended == bool(defended))]
             row[f"paper {label}"] = f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-"
+            row[f"paper vs ours {label}"] = (paper_relation(match.accuracy.iloc[0], r.ci_low, r.ci_high)
+                                             if len(match) else "-")
         out.append(row)
     return pd.DataFrame(out)
 
 
 def comparison_beside_paper(ours: pd.DataFrame) -> pd.DataFrame:
     """Table 4 side by side: one row per (method, attack, level) with our accuracy [95% CI] and
-    the paper's value for the same method, attack and level ('-' where the paper has none)."""
+    the paper's value for the same method, attack and level ('-' where the paper has none), and
+    where the paper's value lies against our interval (:func:`paper_relation`)."""
     paper = comparison_table()
     out = []
     for _, r in ours.iterrows():
@@ -98,7 +108,8 @@ def comparison_beside_paper(ours: pd.DataFrame) -> pd.DataFrame:
         out.append({"method": r.method, "level": r.level, "attack": display_name(r.attack),
                     "strength": _strength_label(r.attack, r.strength),
                     "ours": f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]",
-                    "paper": f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-"})
+                    "paper": f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-",
+                    "paper vs ours": paper_relation(match.accuracy.iloc[0], r.ci_low, r.ci_high) if len(match) else "-"})
     return pd.DataFrame(out)
 
 

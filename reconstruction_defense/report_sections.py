@@ -52,20 +52,24 @@ def timing_section(results: Path) -> str:
 
 
 def transfer_section(results: Path) -> str:
-    """Tables 1-3: ours beside the paper's, one markdown table per dataset."""
+    """Tables 1-3: ours beside the paper's, one markdown table per dataset, with where the paper's
+    value lies against our interval (in CSVs that have it)."""
     side = _read(results, "tables123_side_by_side.csv")
+    columns = [c for c in ["model", "attack", "strength", "ours no defense", "paper no defense",
+                           "paper vs ours no defense", "ours defense", "paper defense", "paper vs ours defense"]
+               if c in side]
     parts = []
     for dataset, grp in side.groupby("dataset", sort=False):
-        parts.append(f"**{dataset}**\n\n" + markdown(grp.drop(columns="dataset")[
-            ["model", "attack", "strength", "ours no defense", "paper no defense", "ours defense",
-             "paper defense"]]))
+        parts.append(f"**{dataset}**\n\n" + markdown(grp[columns]))
     return "\n\n".join(parts)
 
 
 def comparison_section(results: Path) -> str:
     """Table 4 at each strength level: one row per method, 'ours [95% CI] / paper' per attack."""
     side = _read(results, "table4_side_by_side.csv")
-    side = side.assign(cell=side.ours + " / " + side.paper)
+    relation = (" (" + side["paper vs ours"] + ")").where(side["paper vs ours"] != "-", "") \
+        if "paper vs ours" in side else ""
+    side = side.assign(cell=side.ours + " / " + side.paper + relation)
     parts = []
     for level, grp in side.groupby("level"):
         wide = grp.pivot(index="method", columns="attack", values="cell").reindex(

@@ -9,7 +9,8 @@ import reconstruction_defense
 
 from reconstruction_defense.experiments.comparison import comparison_levels
 from reconstruction_defense.experiments.transfer import transfer_archs
-from reconstruction_defense.paper import comparison_beside_paper, comparison_table, transfer_tables
+from reconstruction_defense.paper import (beside_paper, comparison_beside_paper, comparison_table, paper_relation,
+                                         transfer_tables)
 from reconstruction_defense.profiles import PROFILES, get_profile, recipe_for
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "000_647946890df9be66.txt"
@@ -103,6 +104,16 @@ def test_table4_side_by_side_matches_method_attack_and_level():
                          "ci_low": [0.4] * 3, "ci_high": [0.6] * 3})
     side = comparison_beside_paper(ours)
     assert side.paper.tolist() == ["87%", "86%", "-"]
+    assert side["paper vs ours"].tolist() == ["above", "above", "-"]  # 87 % lies above [40 %, 60 %]
     assert side.ours.iloc[0] == "50.0% [40.0%, 60.0%]"
     assert side.strength.tolist() == ["eps=0.05", "eps=0.1", "eps=0.1"]
     assert side.attack.tolist() == ["BIM"] * 3  # keys in the table, display names where it is shown
+
+
+def test_the_side_by_side_says_where_the_papers_value_lies_against_our_interval():
+    ours = pd.DataFrame({"attack": ["fgsm", "fgsm"], "strength": [0.15, 0.15], "accuracy": [0.40, 0.97],
+                         "ci_low": [0.37, 0.96], "ci_high": [0.43, 0.98], "defense": ["none", "ours"]})
+    side = beside_paper(ours, "mnist", "resnet50")  # the paper: 48 % without, 98 % with the defense
+    assert side[["paper no defense", "paper defense"]].values.tolist() == [["48%", "98%"]]
+    assert side[["paper vs ours no defense", "paper vs ours defense"]].values.tolist() == [["above", "inside"]]
+    assert [paper_relation(0.30, 0.37, 0.43), paper_relation(0.37, 0.37, 0.43)] == ["below", "inside"]
