@@ -57,8 +57,19 @@ class ImageSet:
         return len(self.labels)
 
     def head(self, n: int | None) -> "ImageSet":
-        """The first ``n`` images (all when ``n`` is None), a smaller set for cheaper steps."""
+        """The first ``n`` images (all when ``n`` is None), a smaller set for cheaper steps. In a
+        full or drawn split the images keep the order they are stored in, by class for CIFAR-10's
+        folders: a result on a part of a split takes :meth:`sample`."""
         return ImageSet(self.images[:n], self.labels[:n], self.info, self.indices[:n])
+
+    def sample(self, n: int | None, seed: int = 0) -> "ImageSet":
+        """A seeded random ``n`` of the images (all when ``n`` is None), in their stored order.
+        With one seed a smaller sample lies inside a larger one, so a 100-image attack and a
+        1,000-image one share their images."""
+        if n is None or n >= len(self):
+            return self
+        keep = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        return ImageSet(self.images[keep], self.labels[keep], self.info, self.indices[keep])
 
 
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",

@@ -73,6 +73,16 @@ class ClassifierConfig:
 
 
 @dataclass(frozen=True)
+class AdversarialTrainingConfig:
+    """Table 4's and notebook 07's adversarially trained classifiers (Goodfellow et al. 2015;
+    Kurakin et al. 2017): the classifier's recipe on fewer epochs and images where it says so,
+    since every step also runs the attack (a BIM epoch costs 4.5 clean ones here,
+    ``results/training_costs.csv``)."""
+    epochs: int | None = None  # None: the classifier's
+    n_train: int | None = None  # the first n of the classifier's training images; None: all
+
+
+@dataclass(frozen=True)
 class RestorerConfig:
     """EDSR-style restorer size (Lim et al. 2017) and the paper's training recipe (eq. 4): MSE on
     quantized images, ``adv_fraction`` of each batch FGSM at the dataset's largest eps."""
@@ -147,6 +157,7 @@ class Profile:
     data: DataConfig
     classifier: ClassifierConfig
     restorer: RestorerConfig
+    adversarial_training: AdversarialTrainingConfig = AdversarialTrainingConfig()
     sweeps: SweepConfig = SweepConfig()
     attacks: AttackParams = AttackParams()
     baselines: BaselineConfig = BaselineConfig()
@@ -176,6 +187,7 @@ PROFILES: dict[str, Profile] = {
                                     schedule="one_cycle", weight_decay=5e-4, label_smoothing=0.1, augment=True,
                                     dataset_epochs=(("mnist", 3),),
                                     transfer=("lenet", "small_inception", "resnet32")),
+        adversarial_training=AdversarialTrainingConfig(epochs=3, n_train=20_000),
         restorer=RestorerConfig(epochs=3, n_train=10000, n_blocks=4, n_feats=32),
         sweeps=SweepConfig(cw_steps=50, iteration_grid=(1, 3, 10, 50)),
         # AttackParams' defaults are these budgets: notebook 06 on 1,000 images x 3 datasets within

@@ -95,8 +95,12 @@ def recipe_changes(cfg: ClassifierConfig, train: ImageSet) -> dict[str, Any]:
 def trained_classifier(arch: str, train: ImageSet, profile: Profile, workdir: Path = Path("runs"),
                        adversarial: tuple[str, float] | None = None) -> Classifier:
     """Classifier ``arch`` trained on ``train`` with the profile's classifier recipe. With
-    ``adversarial`` = (attack, eps) it is adversarially trained (Goodfellow et al. 2015)."""
+    ``adversarial`` = (attack, eps) it is adversarially trained (Goodfellow et al. 2015), on the
+    epochs and images of the profile's ``adversarial_training``."""
     cfg, epochs = profile.classifier, profile.classifier.epochs_for(train.info.name)
+    if adversarial is not None:
+        at = profile.adversarial_training
+        epochs, train = at.epochs or epochs, train.sample(at.n_train, profile.seed)
     recipe = recipe_changes(cfg, train)
     lr_at = (lambda t: one_cycle(cfg.lr, t / epochs)) if cfg.schedule == "one_cycle" else None
     epoch_fn = classifier_epoch(train, cfg.batch_size, profile.seed, adversarial, profile.attacks,

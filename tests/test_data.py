@@ -106,3 +106,15 @@ def test_image_folder_mixed_sizes_and_missing_split(tmp_path):
 def test_check_images(bad, match):
     with pytest.raises(ValueError, match=match):
         check_images(bad)
+
+
+def test_a_sample_of_cifar10_holds_every_class_where_its_head_does_not():
+    """CIFAR-10's folders store the images by class, so the first 100 of a drawn test set are
+    almost all airplanes; every result on part of a split takes a seeded sample."""
+    test = load_dataset("cifar10", "test", n=1000, seed=0)
+    assert len(test.head(100).labels.unique()) <= 3  # what the 100-image attacks once saw
+    small, large = test.sample(100), test.sample(200)
+    assert len(small.labels.unique()) == 10 and small.labels.bincount().max() <= 20
+    assert set(small.indices.tolist()) <= set(large.indices.tolist())  # nested: shared images
+    assert test.sample(None) is test and len(test.sample(5000)) == 1000
+    assert not torch.equal(test.sample(100, seed=1).indices, small.indices)

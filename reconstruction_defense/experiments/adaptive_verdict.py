@@ -36,7 +36,7 @@ def adaptive_evaluation(dataset: str, profile: Profile, data_root: str | None = 
     :func:`square_finds_nothing_new` (``adaptive.square_queries`` queries) on the first
     ``adaptive.square_n_test`` at the paper's and the field's eps."""
     models = train_or_load(dataset, profile, data_root, workdir)
-    test = models.test.head(profile.adaptive.n_test)
+    test = models.test.sample(profile.adaptive.n_test)
     surrogate = trained_classifier(surrogate_arch(profile, dataset), models.train, profile, workdir)
     eps, cache = profile.adaptive.eps_grid(dataset), Path(workdir) / "adversarial"
     table = adaptive_table(models.classifier, models.defense, test, [0.0, *eps], profile.attacks, cache,
@@ -47,7 +47,7 @@ def adaptive_evaluation(dataset: str, profile: Profile, data_root: str | None = 
         sanity_checks(table, convergence_tolerance=profile.adaptive.convergence_tolerance),
         reaches_zero(bpda_pipeline(models.defense, models.classifier), test, k, profile.attacks,
                      cache / f"bpda-k{k}", profile.seed),
-        *(square_finds_nothing_new(models.defense, models.classifier, test.head(profile.adaptive.square_n_test),
+        *(square_finds_nothing_new(models.defense, models.classifier, test.sample(profile.adaptive.square_n_test),
                                    e, square, cache / f"bpda-k{k}", profile.seed)
           for e in (recipe.table_eps, recipe.field_eps))], ignore_index=True)
     return table, checks.assign(dataset=test.info.display_name)
@@ -64,7 +64,7 @@ def ablation(dataset: str, profile: Profile, data_root: str | None = None,
     surrogate transfer) on the first ``adaptive.ablation_n_test`` test images, at the paper's and
     the field's eps. Rows: clean accuracy, the paper's protocol and the adaptive worst case."""
     models = train_or_load(dataset, profile, data_root, workdir)
-    test, recipe = models.test.head(profile.adaptive.ablation_n_test), recipe_for(dataset)
+    test, recipe = models.test.sample(profile.adaptive.ablation_n_test), recipe_for(dataset)
     after = {"quantizer alone": nn.Identity(), "quantizer + median 2x2": MedianFilter(2),
              "quantizer + restorer": models.defense.restorer}
     tables = []
@@ -83,7 +83,7 @@ def l2_evaluation(dataset: str, profile: Profile, data_root: str | None = None,
     """Notebook 06's L2 step for one dataset: :func:`l2_table` on the first ``adaptive.cw_n_test``
     test images, C&W with the profile's ``cw_steps``, at the dataset's L2 radii."""
     models = train_or_load(dataset, profile, data_root, workdir)
-    return l2_table(models.classifier, models.defense, models.test.head(profile.adaptive.cw_n_test),
+    return l2_table(models.classifier, models.defense, models.test.sample(profile.adaptive.cw_n_test),
                     profile.sweeps.cw_steps, recipe_for(dataset).l2_radii, profile.attacks,
                     Path(workdir) / "adversarial", profile.seed, DISPLAY[models.classifier.arch])
 
@@ -107,7 +107,7 @@ def adversarial_training_evaluation(dataset: str, profile: Profile, data_root: s
     recipe = recipe_for(dataset)
     robust = trained_classifier(profile.classifier.arch, models.train, profile, workdir, ("bim", recipe.max_eps))
     name = f"{DISPLAY[robust.arch]}, adv. trained (BIM, eps {recipe.max_eps:g})"
-    return adaptive_table(robust, models.defense, models.test.head(profile.adaptive.n_test),
+    return adaptive_table(robust, models.defense, models.test.sample(profile.adaptive.n_test),
                           [0.0, *profile.adaptive.eps_grid(dataset)], profile.attacks,
                           Path(workdir) / "adversarial", profile.seed, model_name=name)
 

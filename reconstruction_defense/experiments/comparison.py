@@ -53,7 +53,7 @@ def comparison_methods(models: ModelsAndData, profile: Profile, workdir: Path = 
     def adversarially_trained(attack: str) -> Classifier:
         return trained_classifier(profile.classifier.arch, models.train, profile, workdir,
                                   (attack, recipe_for(dataset).max_eps))
-    clean_share = models.train.head(profile.restorer.n_train)
+    clean_share = models.train.sample(profile.restorer.n_train, profile.seed)
     pixeldefend = PixelDefend(trained_pixelcnn(clean_share, profile, workdir), cfg.pixeldefend_eps)
     normal = models.classifier
     return {"Normal": Contender(normal, None),
@@ -109,7 +109,7 @@ def whitebox_table(models: ModelsAndData, profile: Profile, workdir: Path = Path
     its restorer with the straight-through quantizer (:func:`bpda_pipeline`); every other
     preprocessor through BPDA with the identity as its gradient; adversarially trained rows
     through their own classifier, as in the paper's protocol."""
-    test, recipe = models.test.head(profile.baselines.whitebox_n_test), recipe_for(models.test.info.name)
+    test, recipe = models.test.sample(profile.baselines.whitebox_n_test), recipe_for(models.test.info.name)
     rows = []
     for method, contender in comparison_methods(models, profile, workdir).items():
         classifier, defense = contender
@@ -135,7 +135,7 @@ def squeeze_detection_table(models: ModelsAndData, profile: Profile, workdir: Pa
     test, classifier = models.test, models.classifier
     detector = SqueezeDetector(classifier, [FeatureSqueezing(squeeze_bits(test.info.name), 1),
                                             FeatureSqueezing(8, 2)])
-    detector.calibrate(models.train.images[:n_calibration], false_positive_rate)
+    detector.calibrate(models.train.sample(n_calibration, profile.seed).images, false_positive_rate)
     rows = []
     for level, attacks in enumerate(comparison_levels(profile, test.info.name)):
         for attack, strength in attacks:

@@ -34,7 +34,8 @@ def explore(models: ModelsAndData, attack: str, strength: float, k: int, n: int 
             params: AttackParams = AttackParams()) -> dict:
     """``n`` test images attacked on the bare classifier, quantized to ``k`` levels, restored;
     images and the classifier's accuracy at each stage."""
-    x, y = models.test.images[:n], models.test.labels[:n]
+    shown = models.test.sample(n)  # CIFAR-10's first images are all airplanes
+    x, y = shown.images, shown.labels
     adv = adversarial_examples(models.classifier, x, y, attack, strength, params)
     quantized = quantize(adv, k)
     restored = transform(models.defense.restorer, quantized)
