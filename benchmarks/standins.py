@@ -59,6 +59,7 @@ def main() -> None:
     correct = int((predict(model, test.images) == test.labels).sum())
     lo, hi = wilson_interval(correct, len(test))
     max_shift, flip = augmentation_for(args.dataset, min(train.info.size)) if args.augment else (0, False)
+    recipe.pop("augment")  # the CSV holds what it gave: max_shift and flip
     row = {"dataset": test.info.display_name, **recipe, "max_shift": max_shift, "flip": flip,
            "n_train": len(train), "seed": args.seed,
            "n_test": len(test), "accuracy": correct / len(test), "ci_low": lo, "ci_high": hi,

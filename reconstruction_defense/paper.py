@@ -76,11 +76,13 @@ def paper_relation(paper: float, low: float, high: float) -> str:
     return "above" if paper > high else "below" if paper < low else "inside"
 
 
-def beside_paper(ours: pd.DataFrame, dataset: str, network: str) -> pd.DataFrame:
+def beside_paper(ours: pd.DataFrame, dataset: str, network: str, spread: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per attack: our accuracy [95% CI] without / with the defense (``ours`` holds the
     rows of one model, defense ``none`` first, attack keys) beside the paper's Table 1-3 value for
     ``network``, and where the paper's value lies against our interval (:func:`paper_relation`);
-    attacks shown by their display names."""
+    attacks shown by their display names. With ``spread`` (rows of
+    :func:`~reconstruction_defense.experiments.transfer.seed_spread` for this model), the
+    accuracy over training seeds beside each interval: mean (lowest-highest)."""
     paper = transfer_tables()
     paper = paper[(paper.dataset == dataset) & (paper.network == network)]
     out = []
@@ -93,8 +95,18 @@ def beside_paper(ours: pd.DataFrame, dataset: str, network: str) -> pd.DataFrame
             row[f"paper {label}"] = f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-"
             row[f"paper vs ours {label}"] = (paper_relation(match.accuracy.iloc[0], r.ci_low, r.ci_high)
                                              if len(match) else "-")
+            if spread is not None:
+                row[f"seeds {label}"] = _spread_cell(spread, r)
         out.append(row)
     return pd.DataFrame(out)
+
+
+def _spread_cell(spread: pd.DataFrame, r: pd.Series) -> str:
+    s = spread[(spread.defense == r.defense) & (spread.attack == r.attack) & (spread.strength == r.strength)]
+    if not len(s):
+        return "-"
+    s = s.iloc[0]
+    return f"{s['mean']:.1%} ({s['low']:.1%}-{s['high']:.1%}), {s['seeds']} seeds"
 
 
 def comparison_beside_paper(ours: pd.DataFrame) -> pd.DataFrame:

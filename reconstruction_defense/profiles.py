@@ -98,6 +98,14 @@ class RestorerConfig:
 
 
 @dataclass(frozen=True)
+class SeedSpreadConfig:
+    """Training variance: the main classifier and its restorer trained under each of ``seeds``
+    on ``datasets``, scored with Tables 1-3's protocol on the same test images and attacks."""
+    seeds: tuple[int, ...] = ()
+    datasets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     """The axes of Figures 3 and 6-8 and the iteration counts of the tables' DeepFool / C&W."""
 
@@ -158,6 +166,7 @@ class Profile:
     classifier: ClassifierConfig
     restorer: RestorerConfig
     adversarial_training: AdversarialTrainingConfig = AdversarialTrainingConfig()
+    spread: SeedSpreadConfig = SeedSpreadConfig()
     sweeps: SweepConfig = SweepConfig()
     attacks: AttackParams = AttackParams()
     baselines: BaselineConfig = BaselineConfig()
@@ -171,6 +180,7 @@ PROFILES: dict[str, Profile] = {
         name="smoke", data=DataConfig(n_train=5000, n_test=200),
         classifier=ClassifierConfig("lenet", epochs=2, lr=3e-3, batch_size=64, transfer=("lenet", "small_inception")),
         restorer=RestorerConfig(epochs=3, n_train=2000, n_blocks=2, n_feats=16, lr=3e-3, batch_size=64),
+        spread=SeedSpreadConfig(seeds=(0, 1), datasets=("mnist",)),
         sweeps=SweepConfig(k_grid=(2, 4, 16), eps_fractions=(0.0, 0.5, 1.0), iteration_grid=(1, 10),
                            deepfool_steps=20, cw_steps=50),
         attacks=AttackParams(bim_steps=5, pgd_steps=10, apgd_steps=10, square_queries=50, cw_search_steps=3),
@@ -188,6 +198,7 @@ PROFILES: dict[str, Profile] = {
                                     dataset_epochs=(("mnist", 3),),
                                     transfer=("lenet", "small_inception", "resnet32")),
         adversarial_training=AdversarialTrainingConfig(epochs=3, n_train=20_000),
+        spread=SeedSpreadConfig(seeds=(0, 1, 2), datasets=("mnist", "fashion_mnist")),
         restorer=RestorerConfig(epochs=3, n_train=10000, n_blocks=4, n_feats=32),
         sweeps=SweepConfig(cw_steps=50, iteration_grid=(1, 3, 10, 50)),
         # AttackParams' defaults are these budgets: notebook 06 on 1,000 images x 3 datasets within
@@ -199,6 +210,7 @@ PROFILES: dict[str, Profile] = {
         name="paper", data=DataConfig(n_train=None, n_test=10000),
         classifier=ClassifierConfig("resnet50", epochs=20, transfer=("lenet", "googlenet", "resnet101")),
         restorer=RestorerConfig(epochs=20, n_train=None, n_blocks=16, n_feats=64),
+        spread=SeedSpreadConfig(seeds=(0, 1, 2), datasets=("mnist", "fashion_mnist", "cifar10")),
         attacks=AttackParams(pgd_steps=40, apgd_steps=100, square_queries=1000),  # Croce & Hein's budgets
         adaptive=AdaptiveConfig(square_n_test=1000, square_queries=5000, ablation_n_test=1000),  # AutoAttack's
         baselines=BaselineConfig(whitebox_n_test=1000),

@@ -55,9 +55,9 @@ def transfer_section(results: Path) -> str:
     """Tables 1-3: ours beside the paper's, one markdown table per dataset, with where the paper's
     value lies against our interval (in CSVs that have it)."""
     side = _read(results, "tables123_side_by_side.csv")
-    columns = [c for c in ["model", "attack", "strength", "ours no defense", "paper no defense",
-                           "paper vs ours no defense", "ours defense", "paper defense", "paper vs ours defense"]
-               if c in side]
+    columns = [c for c in ["model", "attack", "strength", "ours no defense", "seeds no defense", "paper no defense",
+                           "paper vs ours no defense", "ours defense", "seeds defense", "paper defense",
+                           "paper vs ours defense"] if c in side]
     parts = []
     for dataset, grp in side.groupby("dataset", sort=False):
         parts.append(f"**{dataset}**\n\n" + markdown(grp[columns]))

@@ -161,3 +161,20 @@ def test_a_deepfool_sweep_runs_once_and_caches_each_count_as_its_own_run_would(l
     again = evaluate(lenet, test, [("deepfool", c) for c in counts], cache_dir=tmp_path / "swept")
     pd.testing.assert_frame_equal(swept, again)
     assert runs == [counts]  # a warm sweep loads every count
+
+
+def test_the_seed_spread_retrains_the_classifier_and_restorer_per_seed(tmp_path, monkeypatch):
+    from reconstruction_defense.experiments import transfer
+    from reconstruction_defense.profiles import get_profile
+    from reconstruction_defense.zoo import train_or_load
+    profile = get_profile("smoke", data={"n_test": 100}, classifier={"epochs": 1},
+                          sweeps={"deepfool_steps": 5, "cw_steps": 5})
+    models = train_or_load("mnist", profile, workdir=tmp_path)
+    spread = transfer.seed_spread(models, profile, workdir=tmp_path)
+    assert (spread.seeds == 2).all() and (spread["low"] <= spread["mean"]).all() and (spread["mean"] <= spread["high"]).all()
+    assert (spread["low"] < spread["high"]).any()  # two seeds, two classifiers
+    assert len(list(tmp_path.glob("checkpoints/mnist-lenet-*.safetensors"))) == 2
+    # planted: every seed's run trained with the profile's own seed
+    monkeypatch.setattr(transfer, "replace", lambda profile, seed: profile)
+    same = transfer.seed_spread(models, profile, workdir=tmp_path)
+    assert (same["low"] == same["high"]).all()

@@ -117,3 +117,14 @@ def test_the_side_by_side_says_where_the_papers_value_lies_against_our_interval(
     assert side[["paper no defense", "paper defense"]].values.tolist() == [["48%", "98%"]]
     assert side[["paper vs ours no defense", "paper vs ours defense"]].values.tolist() == [["above", "inside"]]
     assert [paper_relation(0.30, 0.37, 0.43), paper_relation(0.37, 0.37, 0.43)] == ["below", "inside"]
+
+
+def test_the_seed_spread_sits_beside_the_interval_of_the_main_row():
+    ours = pd.DataFrame({"attack": ["fgsm", "fgsm"], "strength": [0.15, 0.15], "accuracy": [0.40, 0.97],
+                         "ci_low": [0.37, 0.96], "ci_high": [0.43, 0.98], "defense": ["none", "ours"]})
+    spread = pd.DataFrame({"defense": ["none", "ours"], "attack": ["fgsm", "fgsm"], "strength": [0.15, 0.15],
+                           "mean": [0.35, 0.965], "low": [0.30, 0.96], "high": [0.40, 0.97], "seeds": [3, 3]})
+    side = beside_paper(ours, "mnist", "resnet50", spread)
+    assert side["seeds no defense"].iloc[0] == "35.0% (30.0%-40.0%), 3 seeds"
+    assert side["seeds defense"].iloc[0] == "96.5% (96.0%-97.0%), 3 seeds"
+    assert beside_paper(ours, "mnist", "resnet50", spread.iloc[:0])["seeds defense"].iloc[0] == "-"

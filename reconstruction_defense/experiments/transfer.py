@@ -2,6 +2,7 @@
 classifiers."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,7 @@ from ..evaluate import evaluate
 from ..models.classifiers import DISPLAY, Classifier, paper_network
 from ..paper import transfer_tables
 from ..profiles import Profile, recipe_for
-from ..zoo import ModelsAndData, trained_classifier
+from ..zoo import ModelsAndData, train_or_load, trained_classifier
 
 
 def table_strengths(profile: Profile, dataset: str) -> dict[str, float]:
@@ -54,3 +55,21 @@ def transfer_table(models: ModelsAndData, profile: Profile, workdir: Path = Path
     tables = [paper_protocol_table(trained_classifier(arch, models.train, profile, workdir), models.defense,
                                    models.test, profile, workdir).assign(arch=arch) for arch in archs]
     return pd.concat(tables, ignore_index=True)
+
+
+def seed_spread(models: ModelsAndData, profile: Profile, data_root: str | None = None,
+                workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Training variance of the main row of Tables 1-3: the main classifier and its restorer
+    trained under each of the profile's ``spread.seeds``, each scored with
+    :func:`paper_protocol_table` on ``models``' test images with the profile's attack seed. Per
+    (defense, attack, strength): the mean, lowest and highest accuracy and the number of seeds
+    (no rows for a dataset outside ``spread.datasets``)."""
+    if models.train.info.name not in profile.spread.datasets:
+        return pd.DataFrame(columns=["dataset", "model", "defense", "attack", "strength", "mean", "low", "high", "seeds"])
+    runs = []
+    for seed in profile.spread.seeds:
+        trained = train_or_load(models.train.info.name, replace(profile, seed=seed), data_root, workdir)
+        runs.append(paper_protocol_table(trained.classifier, trained.defense, models.test, profile, workdir))
+    table = pd.concat(runs, ignore_index=True)
+    return (table.groupby(["dataset", "model", "defense", "attack", "strength"], sort=False).accuracy
+            .agg(mean="mean", low="min", high="max", seeds="count").reset_index())
