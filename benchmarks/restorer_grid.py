@@ -11,6 +11,11 @@ e-epoch run gives. After each epoch it scores PSNR of the restored clean test im
 defended accuracy on clean, FGSM and BIM sets at the paper's table eps (attacks on the bare
 classifier, the paper's protocol), with 95 % Wilson intervals, and appends the rows to ``--out``
 (results/restorer_grid.csv) with the seconds that epoch took. Not a test: run by hand.
+
+    python benchmarks/restorer_grid.py --figure
+
+draws every dataset of the CSV (figures/restorer_grid.png) and prints each dataset's knee: the
+cheapest point (training seconds) whose defended BIM accuracy is within one point of the best.
 """
 from __future__ import annotations
 
@@ -18,8 +23,10 @@ import argparse
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 
+from reconstruction_defense import figures, style
 from reconstruction_defense.data import load_dataset
 from reconstruction_defense.defense import ReconstructionDefense
 from reconstruction_defense.evaluate import evaluate, psnr, transform
@@ -31,7 +38,9 @@ from reconstruction_defense.zoo import trained_classifier
 
 def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dataset")
+    ap.add_argument("dataset", nargs="?")
+    ap.add_argument("--figure", type=Path, nargs="?", const=Path("figures/restorer_grid"), default=None,
+                    help="draw the CSV instead of training (default stem figures/restorer_grid)")
     ap.add_argument("--sizes", nargs="+", default=["2x16", "4x32", "8x64"], help="blocks x features")
     ap.add_argument("--images", nargs="+", type=int, default=[10_000, 60_000], help="training images")
     ap.add_argument("--epochs", type=int, default=6)
@@ -73,8 +82,24 @@ def grid_point(dataset: str, blocks: int, feats: int, n_images: int, args: argpa
                      "epoch_seconds"]].to_string(index=False, header=epoch == 1), flush=True)
 
 
+def knees(table: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, the cheapest grid point (cumulative training seconds) whose defended BIM
+    accuracy is within one point of the dataset's best."""
+    bim = table[table.attack == "bim"].sort_values("epochs")
+    bim = bim.assign(train_seconds=bim.groupby(["dataset", "blocks", "feats", "train_images"]).epoch_seconds.cumsum())
+    best = bim.groupby("dataset").accuracy.transform("max")
+    return (bim[bim.accuracy >= best - 0.01].sort_values("train_seconds").groupby("dataset").head(1)
+            [["dataset", "blocks", "feats", "train_images", "epochs", "accuracy", "psnr_clean", "train_seconds"]])
+
+
 def main() -> None:
     args = parse()
+    if args.figure is not None:
+        table = pd.read_csv(args.out)
+        style.apply()
+        figures.save(figures.restorer_grid(table), args.figure)
+        print(knees(table).to_string(index=False))
+        return
     for size in args.sizes:
         blocks, feats = (int(v) for v in size.split("x"))
         for n_images in args.images:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import pandas as pd
 from torch import Tensor
 
@@ -149,3 +150,31 @@ def adaptive_curves(table: pd.DataFrame, ax: plt.Axes, paper_eps: float, title: 
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=6)
     return ax
+
+
+def restorer_grid(table: pd.DataFrame) -> plt.Figure:
+    """The restorer grid (``benchmarks/restorer_grid.py``): per dataset (rows), PSNR of restored
+    clean test images and the defended accuracy under FGSM and BIM at the paper's table eps
+    (columns) against training epochs, one line per restorer size and training-image count, BIM
+    and FGSM with their 95 % bands."""
+    datasets = table.dataset.unique()
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(12, 3.2 * len(datasets)), squeeze=False)
+    for row, dataset in zip(axes, datasets):
+        data = table[table.dataset == dataset]
+        for (blocks, feats, images), grp in data.groupby(["blocks", "feats", "train_images"]):
+            label = f"{blocks}x{feats}, {images:,} images"
+            clean = grp[grp.attack == "clean"].sort_values("epochs")
+            row[0].plot(clean.epochs, clean.psnr_clean, "o-", ms=3, label=label)
+            for ax, attack in zip(row[1:], ("fgsm", "bim")):
+                g = grp[grp.attack == attack].sort_values("epochs")
+                ax.plot(g.epochs, g.accuracy, "o-", ms=3, color=row[0].lines[-1].get_color(), label=label)
+                ax.fill_between(g.epochs, g.ci_low, g.ci_high, alpha=BAND_ALPHA, color=ax.lines[-1].get_color())
+        eps = data[data.attack == "bim"].strength.iloc[0]
+        row[0].set(title=f"{dataset}: PSNR, clean test images", xlabel="epochs", ylabel="dB")
+        for ax, attack in zip(row[1:], ("FGSM", "BIM")):
+            ax.set(title=f"{dataset}: defended, {attack} eps={eps:g}", xlabel="epochs", ylabel="accuracy")
+        row[0].legend(fontsize=7)
+        for ax in row:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.tight_layout()
+    return fig
