@@ -27,3 +27,14 @@ def test_strength_panels_are_themed_banded_and_byte_stable(tmp_path):
         assert len(ax.collections) == 2  # one 95 % band per curve
         digests.append([p.read_bytes() for p in figures.save(fig, tmp_path / f"f{i}")])
     assert digests[0] == digests[1]
+
+
+def test_the_restorer_grid_draws_one_line_per_size_and_image_count_per_panel():
+    rows = [{"dataset": d, "attack": a, "strength": 0.0 if a == "clean" else 0.05, "blocks": b, "feats": f,
+             "train_images": n, "epochs": e, "accuracy": 0.8, "ci_low": 0.77, "ci_high": 0.83, "psnr_clean": 20.0 + e}
+            for d in ("MNIST", "Fashion-MNIST") for a in ("clean", "fgsm", "bim") for b, f in ((2, 16), (4, 32))
+            for n in (1000, 5000) for e in (1, 2, 3)]
+    fig = figures.restorer_grid(pd.DataFrame(rows))
+    assert len(fig.axes) == 6 and all(len(ax.lines) == 4 for ax in fig.axes)  # 2 sizes x 2 image counts
+    assert all(len(ax.collections) == 4 for ax in fig.axes[1::3] + fig.axes[2::3])  # a band per line
+    assert fig.axes[5].get_title() == "Fashion-MNIST: defended, BIM eps=0.05"
