@@ -57,18 +57,12 @@ class ImageSet:
         return len(self.labels)
 
     def head(self, n: int | None) -> "ImageSet":
-        """The first ``n`` images (all when ``n`` is None), a smaller set for cheaper steps. In a
-        full or drawn split the images keep the order they are stored in, by class for CIFAR-10's
-        folders: a result on a part of a split takes :meth:`sample`."""
+        """The first ``n`` images (all if None); CIFAR-10 is stored by class: results take :meth:`sample`."""
         return ImageSet(self.images[:n], self.labels[:n], self.info, self.indices[:n])
 
     def sample(self, n: int | None, seed: int = 0) -> "ImageSet":
-        """A seeded random ``n`` of the images (all when ``n`` is None), in their stored order.
-        With one seed a smaller sample lies inside a larger one, so a 100-image attack and a
-        1,000-image one share their images."""
-        if n is None or n >= len(self):
-            return self
-        keep = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        """A seeded random ``n`` of the images (:func:`subset_indices`); a smaller sample nests in a larger one."""
+        keep = subset_indices(len(self), n, seed)
         return ImageSet(self.images[keep], self.labels[keep], self.info, self.indices[keep])
 
 

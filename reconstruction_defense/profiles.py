@@ -8,13 +8,14 @@ eps = 0.15, 0.05 and 0.005. The paper gives no k for CIFAR-10; 8 is our choice.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from .attacks import AttackParams
 from .device import resolve_device
+from .overrides import apply_overrides, nested_overrides
 
 
 @dataclass(frozen=True)
@@ -218,40 +219,6 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def _nested(overrides: dict[str, Any]) -> dict[str, Any]:
-    """``{"data.n_test": 7, "seed": 1}`` -> ``{"data": {"n_test": 7}, "seed": 1}``; ``None``
-    values are dropped (so notebook parameters can default to the profile's)."""
-    out: dict[str, Any] = {}
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            value = _nested(value)
-        if value is None or value == {}:
-            continue
-        head, _, rest = key.partition(".")
-        if rest:
-            value = _nested({rest: value})
-        if isinstance(out.get(head), dict) and isinstance(value, dict):
-            out[head] = {**out[head], **value}
-        else:
-            out[head] = value
-    return out
-
-
-def _apply(config: Any, overrides: dict[str, Any], where: str) -> Any:
-    valid = {f.name for f in fields(config)}
-    unknown = sorted(set(overrides) - valid)
-    if unknown:
-        raise ValueError(f"unknown profile field(s) {[f'{where}{u}' for u in unknown]}; valid: "
-                         f"{sorted(f'{where}{v}' for v in valid)}")
-    changes = {}
-    for key, value in overrides.items():
-        current = getattr(config, key)
-        if is_dataclass(current) and isinstance(value, dict):
-            value = _apply(current, value, f"{where}{key}.")
-        changes[key] = value
-    return replace(config, **changes)
-
-
 def get_profile(name: str = "auto", **overrides: Any) -> Profile:
     """Return the named profile; ``auto`` is ``paper`` with CUDA, else ``cpu``.
 
@@ -264,5 +231,5 @@ def get_profile(name: str = "auto", **overrides: Any) -> Profile:
         name = "paper" if torch.cuda.is_available() else "cpu"
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; valid: {', '.join(['auto', *PROFILES])}")
-    profile = _apply(PROFILES[name], _nested(overrides), "")
+    profile = apply_overrides(PROFILES[name], nested_overrides(overrides))
     return replace(profile, device=resolve_device(profile.device))
