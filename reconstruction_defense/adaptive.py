@@ -112,33 +112,54 @@ def adaptive_table(classifier: nn.Module, defense: ReconstructionDefense, test: 
     as robust only if it survived all.
     """
     pipeline = bpda_pipeline(defense, classifier)
-    cache = Path(cache_dir) / f"bpda-k{defense.quantizer.k}"
     x, y = test.images, test.labels
     rows = [accuracy_row(test, model_name, t, "clean", 0.0, predict(m, x) == y)
             for t, m in (("undefended", classifier), ("paper", pipeline), ("adaptive", pipeline))]
     for eps in (e for e in eps_grid if e > 0):
-        survives = _survival_at(test, eps, params, seed)
-        robust = survives(classifier, "bim", cache_dir, pipeline)
-        rows.append(accuracy_row(test, model_name, "paper", "bim", eps, robust))
-        bare_robust = torch.ones_like(robust)
-        for attack in ATTACKS_ON_ALL_IMAGES:
+        rows += _threats_at(eps, classifier, defense, test, params, cache_dir, seed, surrogate, model_name)[0]
+    return pd.DataFrame(rows)
+
+
+def adaptive_survivors(classifier: nn.Module, defense: ReconstructionDefense, test: ImageSet, eps: float,
+                       params: AttackParams, cache_dir: Path, seed: int = 0,
+                       surrogate: nn.Module | None = None) -> Tensor:
+    """Per image of ``test``, whether the defended classifier survives every attack of
+    :func:`adaptive_table`'s adaptive threat at ``eps`` (its worst case, image by image; the
+    bare-classifier baseline is not run). Same cache keys, so a table's attacks are reused."""
+    return _threats_at(eps, classifier, defense, test, params, cache_dir, seed, surrogate, baseline=False)[1]
+
+
+def _threats_at(eps: float, classifier: nn.Module, defense: ReconstructionDefense, test: ImageSet,
+                params: AttackParams, cache_dir: Path, seed: int, surrogate: nn.Module | None,
+                model_name: str = "model", baseline: bool = True) -> tuple[list[dict], Tensor]:
+    """:func:`adaptive_table`'s rows at one ``eps`` and the per-image worst case of its adaptive
+    threat; ``baseline=False`` skips the attacks on the bare classifier (and their rows)."""
+    pipeline = bpda_pipeline(defense, classifier)
+    cache = Path(cache_dir) / f"bpda-k{defense.quantizer.k}"
+    survives, rows = _survival_at(test, eps, params, seed), []
+    robust = survives(classifier, "bim", cache_dir, pipeline)
+    rows.append(accuracy_row(test, model_name, "paper", "bim", eps, robust))
+    bare_robust = torch.ones_like(robust)
+    for attack in ATTACKS_ON_ALL_IMAGES:
+        if baseline:
             bare = survives(classifier, attack, cache_dir, classifier)
             rows.append(accuracy_row(test, model_name, "undefended", attack, eps, bare))
             bare_robust &= bare
-            correct = survives(pipeline, attack, cache, pipeline)
-            rows.append(accuracy_row(test, model_name, "adaptive", attack, eps, correct))
-            robust &= correct
-        robust &= survives(classifier, "pgd", cache_dir, pipeline)
-        rows.append(accuracy_row(test, model_name, "adaptive", "transfer from bare classifier", eps, robust))
-        for label, source, attack, budget in _cascade(pipeline, defense, surrogate, params):
-            if source is pipeline:  # the same attack on the bare classifier: the baseline
-                bare_robust &= survives(classifier, attack, cache_dir, classifier, bare_robust, budget)
-                rows.append(accuracy_row(test, model_name, "undefended", cascade_label(label), eps, bare_robust))
-            robust &= survives(source, attack, cache, pipeline, robust, budget)
-            rows.append(accuracy_row(test, model_name, "adaptive", cascade_label(label), eps, robust))
+        correct = survives(pipeline, attack, cache, pipeline)
+        rows.append(accuracy_row(test, model_name, "adaptive", attack, eps, correct))
+        robust &= correct
+    robust &= survives(classifier, "pgd", cache_dir, pipeline)
+    rows.append(accuracy_row(test, model_name, "adaptive", "transfer from bare classifier", eps, robust))
+    for label, source, attack, budget in _cascade(pipeline, defense, surrogate, params):
+        if source is pipeline and baseline:  # the same attack on the bare classifier: the baseline
+            bare_robust &= survives(classifier, attack, cache_dir, classifier, bare_robust, budget)
+            rows.append(accuracy_row(test, model_name, "undefended", cascade_label(label), eps, bare_robust))
+        robust &= survives(source, attack, cache, pipeline, robust, budget)
+        rows.append(accuracy_row(test, model_name, "adaptive", cascade_label(label), eps, robust))
+    if baseline:
         rows.append(accuracy_row(test, model_name, "undefended", "worst case", eps, bare_robust))
-        rows.append(accuracy_row(test, model_name, "adaptive", "worst case", eps, robust))
-    return pd.DataFrame(rows)
+    rows.append(accuracy_row(test, model_name, "adaptive", "worst case", eps, robust))
+    return rows, robust
 
 
 WHITEBOX_CASCADE = ("pgd", "apgd_ce", "apgd_dlr", "square")

@@ -178,3 +178,27 @@ def restorer_grid(table: pd.DataFrame) -> plt.Figure:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
+
+
+def exact_panels(summary: pd.DataFrame, by_budget: pd.DataFrame) -> plt.Figure:
+    """Notebook 08, per dataset (rows): left, robust accuracy vs eps found by the adaptive cascade
+    (an upper bound) and by exact search (the bar spans robust to robust + undecided), each with
+    its 95 % band; right, the images left undecided vs the search budget, one line per eps."""
+    datasets = summary.dataset.unique()
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(9, 3.2 * len(datasets)), squeeze=False)
+    for (left, right), dataset in zip(axes, datasets):
+        s = summary[summary.dataset == dataset].sort_values("eps")
+        left.plot(s.eps, s.attacked, "s-", ms=3, label="adaptive cascade (upper bound)")
+        left.fill_between(s.eps, s.attacked_ci_low, s.attacked_ci_high, alpha=BAND_ALPHA, color=left.lines[-1].get_color())
+        left.errorbar(s.eps, s.exact_low, yerr=[0 * s.exact_low, s.exact_high - s.exact_low], fmt="o-", ms=3,
+                      capsize=3, label="exact (bar: undecided images)")
+        left.fill_between(s.eps, s.ci_low, s.ci_high, alpha=BAND_ALPHA, color=left.lines[-1].get_color())
+        left.set(title=f"{dataset}: robust accuracy", xlabel="eps (L-inf)", ylabel="accuracy", ylim=(0, 1.02))
+        left.legend(fontsize=7)
+        for eps, g in by_budget[by_budget.dataset == dataset].groupby("eps"):
+            right.plot(g.budget, g.undecided / g.n, "o-", ms=3, label=f"eps {eps:g}")
+        right.set(title=f"{dataset}: undecided images", xlabel="budget (k-level images per test image)",
+                  ylabel="share of test images", xscale="log", ylim=(0, 1.02))
+        right.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -159,6 +159,17 @@ class AdaptiveConfig:
 
 
 @dataclass(frozen=True)
+class ExactConfig:
+    """Notebook 08's exact evaluation (issue 20): per dataset the eps where enumeration is
+    affordable; an image with more than ``budget`` reachable k-level images gets ``probe`` of them
+    (a witness search) and is otherwise left undecided."""
+    n_test: int = 1000
+    budget: int = 2 ** 12
+    probe: int = 2 ** 8
+    eps: tuple[tuple[str, tuple[float, ...]], ...] = (("mnist", (0.02, 0.05, 0.1)), ("fashion_mnist", (0.01, 0.02)))
+
+
+@dataclass(frozen=True)
 class Profile:
     """Every size, count and hyper-parameter of one run of the study, grouped by what reads it."""
 
@@ -172,6 +183,7 @@ class Profile:
     attacks: AttackParams = AttackParams()
     baselines: BaselineConfig = BaselineConfig()
     adaptive: AdaptiveConfig = AdaptiveConfig()
+    exact: ExactConfig = ExactConfig()
     seed: int = 0
     device: str = "auto"  # where every model, batch and attack runs; get_profile resolves auto
 
@@ -190,6 +202,7 @@ PROFILES: dict[str, Profile] = {
         # 10-step PGD on 50 images only exercises the code; it is not expected to have converged
         adaptive=AdaptiveConfig(n_test=50, cw_n_test=20, eps_fractions=(1.0,), convergence_tolerance=0.1,
                                 square_n_test=20, square_queries=200, ablation_n_test=20),
+        exact=ExactConfig(n_test=30, budget=2 ** 8, probe=2 ** 4, eps=(("mnist", (0.05,)), ("fashion_mnist", (0.01,)))),
     ),
     "cpu": Profile(
         name="cpu", data=DataConfig(n_train=None, n_test=1000),

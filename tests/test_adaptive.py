@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from reconstruction_defense.adaptive import adaptive_table, bpda_pipeline, sanity_checks, verdict
+from reconstruction_defense.adaptive import adaptive_survivors, adaptive_table, bpda_pipeline, sanity_checks, verdict
 from reconstruction_defense.adaptive_l2 import L2_ATTACKS, l2_table
 from reconstruction_defense.attacks import AttackParams, run_attack
 from reconstruction_defense.defense import Defended
@@ -51,6 +51,8 @@ def test_adaptive_table_verdict_and_checks_on_real_attacks(lenet, defense, mnist
         cascade = attacks[attacks.attack.str.endswith("(cascade)")].accuracy.tolist()
         assert cascade == sorted(cascade, reverse=True)  # a running worst case only falls
     assert acc["undefended", "worst case", 0.3] < 0.1
+    survivors = adaptive_survivors(lenet, defense, test, 0.15, FAST, tmp_path)  # notebook 08's per-image verdict
+    assert survivors.dtype == torch.bool and int(survivors.sum()) / len(test) == acc["adaptive", "worst case", 0.15]
     assert acc["adaptive", "clean", 0.0] > 0.85
     checks = sanity_checks(table)
     assert len(checks) == 5 and checks.passed.dtype == bool

@@ -17,6 +17,7 @@ from reconstruction_defense.baselines import ComDefend, PixelCNN, PixelDefend
 from reconstruction_defense.data import ImageSet
 from reconstruction_defense.defense import Defended, ReconstructionDefense
 from reconstruction_defense.device import DeviceError, resolve_device
+from reconstruction_defense.exact import exact_robustness
 from reconstruction_defense.experiments.transfer import paper_protocol_table, transfer_table
 from reconstruction_defense.models import Restorer, build_classifier
 from reconstruction_defense.profiles import get_profile
@@ -75,6 +76,8 @@ def test_every_attack_and_training_step_names_the_device_of_what_it_creates(lene
         for kind, epoch_fn in steps.items():
             fit(models[kind], epoch_fn, 1, 1e-3, {})
         purifier(x[:2, :, :6, :6])
+        exact_robustness(torch.nn.Sequential(Restorer(1, 1, 4), lenet), x[:4], y[:4], 2, 0.1, 64, 8,
+                         progress=False)
     assert watch.found == []
 
 

@@ -1,0 +1,118 @@
+"""Exact evaluation (issue 20) against an independent brute force: every reachable k-level image
+found by sampling the eps-ball through the real quantizer, enumerated with itertools, on real
+MNIST images with the LeNet + restorer of the shared fixtures; a planted error on one reachable
+pattern is found; a search cut short by its budget is undecided, never robust."""
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from reconstruction_defense.defense import Defended, ReconstructionDefense
+from reconstruction_defense.evaluate import predict
+from reconstruction_defense.exact import exact_robustness, reachable_images, search_space
+from reconstruction_defense.quantize import quantize
+
+
+def _levels_by_sampling(pixel: float, k: int, eps: float) -> list[float]:
+    """The k-level values the quantizer outputs on 401 points of the ball around one pixel (its
+    two edges included): every level reachable within eps (intermediate ones span 1/(k-1))."""
+    points = (torch.tensor([pixel]) + torch.linspace(-eps, eps, 401)).clamp(0, 1)
+    return sorted(set(quantize(points, k).tolist()))
+
+
+def _brute_force_robust(after: nn.Module, x: torch.Tensor, y: int, k: int, eps: float) -> bool:
+    """Whether ``after`` classifies every reachable k-level image of ``x`` as ``y``."""
+    flat = quantize(x, k).flatten()
+    choices = [(i, _levels_by_sampling(v, k, eps)) for i, v in enumerate(x.flatten().tolist())]
+    free = [(i, levels) for i, levels in choices if len(levels) > 1]
+    images = []
+    for combo in itertools.product(*(levels for _, levels in free)):
+        image = flat.clone()
+        image[[i for i, _ in free]] = torch.tensor(combo)
+        images.append(image.view_as(x))
+    return bool((predict(after, torch.stack(images)) == y).all())
+
+
+def _after(defense, lenet) -> nn.Module:
+    return nn.Sequential(defense.restorer, lenet).eval()
+
+
+def _closest_calls(after: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, n: int) -> torch.Tensor:
+    """Indices of the ``n`` images with at most 2**9 reachable binary images whose quantized
+    clean image ``after`` classifies with the smallest margin: where robust and broken meet."""
+    with torch.no_grad():
+        logits = after(quantize(x, 2))
+    margin = logits.gather(1, y[:, None]).squeeze(1) - logits.scatter(1, y[:, None], float("-inf")).amax(1)
+    margin[reachable_images(x, 2, eps) > 2 ** 9] = float("inf")
+    return margin.argsort()[:n]
+
+
+@pytest.mark.parametrize("restored", [True, False], ids=["quantizer+restorer", "quantizer alone"])
+def test_exact_equals_brute_force_on_real_images(lenet, defense, mnist_test, restored):
+    after = _after(defense, lenet) if restored else lenet
+    eps = 0.12
+    pick = _closest_calls(after, mnist_test.images, mnist_test.labels, eps, 16)
+    x, y = mnist_test.images[pick], mnist_test.labels[pick]
+    verdicts = exact_robustness(after, x, y, 2, eps, budget=float("inf"), progress=False)
+    oracle = [_brute_force_robust(after, x[i], int(y[i]), 2, eps) for i in range(len(x))]
+    assert verdicts.status == ["robust" if r else "broken" for r in oracle]
+    assert 0 < sum(oracle) < len(oracle)  # both kinds present, else the comparison says little
+    broken = ~verdicts.robust()
+    deployed = Defended(defense if restored else ReconstructionDefense(nn.Identity(), 2), lenet).eval()
+    assert (predict(deployed, verdicts.witnesses[broken]) != y[broken]).all()  # each witness breaks it
+    assert ((verdicts.witnesses - x).abs().amax() <= eps + 1e-6)
+
+
+def test_reachable_counts_follow_the_sampled_levels(mnist_test):
+    x = mnist_test.images[:5]
+    for k, eps in ((2, 0.1), (4, 0.05), (4, 0.2)):
+        sampled = [torch.tensor([len(_levels_by_sampling(v, k, eps)) for v in img.flatten().tolist()]).double().prod()
+                   for img in x]
+        counted, sampled = reachable_images(x, k, eps), torch.stack(sampled)
+        small = sampled < 2 ** 53  # exact there; beyond, float64 products may round differently
+        assert torch.equal(counted[small], sampled[small]) and torch.allclose(counted, sampled, rtol=1e-12)
+
+
+class _PlantedError(nn.Module):
+    """``after`` that is wrong on exactly one k-level image."""
+
+    def __init__(self, after: nn.Module, pattern: torch.Tensor):
+        super().__init__()
+        self.after, self.pattern = after, pattern
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        logits = self.after(q)
+        hit = (q == self.pattern).flatten(1).all(1)
+        return torch.where(hit[:, None], logits.roll(1, dims=1), logits)
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_a_single_planted_error_among_reachable_images_is_found(lenet, defense, mnist_test, where):
+    after, eps = _after(defense, lenet), 0.12
+    x, y = mnist_test.images[:300], mnist_test.labels[:300]
+    honest = exact_robustness(after, x[:40], y[:40], 2, eps, budget=2 ** 12, progress=False)
+    target = next(i for i, s in enumerate(honest.status) if s == "robust" and honest.reachable[i] >= 16)
+    space = search_space(after, x[target], y[target], 2, eps)
+    at = 0 if where == "first" else int(space.size) - 1
+    pattern = space.patterns(at, at + 1)[0]
+    planted = _PlantedError(after, pattern).eval()
+    verdicts = exact_robustness(planted, x[:40], y[:40], 2, eps, budget=2 ** 12, progress=False)
+    changed = [i for i in range(40) if verdicts.status[i] != honest.status[i]]
+    assert changed == [target] and verdicts.status[target] == "broken"
+    assert torch.equal(quantize(verdicts.witnesses[target], 2), pattern)
+    assert int(verdicts.evaluated[target]) == at + 1
+
+
+def test_a_budget_too_small_leaves_images_undecided_not_robust(lenet, defense, mnist_test):
+    after, eps = _after(defense, lenet), 0.12
+    x, y = mnist_test.images[:40], mnist_test.labels[:40]
+    full = exact_robustness(after, x, y, 2, eps, budget=2 ** 12, progress=False)
+    cut = exact_robustness(after, x, y, 2, eps, budget=8, progress=False)
+    for a, b, size in zip(full.status, cut.status, full.reachable.tolist()):
+        if size > 8 and a == "robust":
+            assert b == "undecided"
+        if b in ("robust", "broken"):
+            assert a == b
+    c = cut.counts()
+    assert c["robust"] <= full.counts()["robust"] <= c["robust"] + c["undecided"] and c["undecided"] > 0
