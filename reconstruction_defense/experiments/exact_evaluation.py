@@ -3,11 +3,12 @@ adaptive cascade's verdict (:func:`..adaptive.adaptive_survivors`), image by ima
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import pandas as pd
 import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
 from torch import nn
 
 from ..adaptive import adaptive_survivors
@@ -35,13 +36,15 @@ def cached_exact(after: nn.Module, test: ImageSet, k: int, eps: float, config: E
     version (a warm rerun loads it)."""
     key = hashlib.sha256(repr((model_digest(after), tensor_digest(test.images, test.labels), k, eps,
                                config.budget, config.probe, VERSION, torch.__version__)).encode()).hexdigest()[:16]
-    file = Path(folder) / f"exact-{key}.pt"
+    file = Path(folder) / f"exact-{key}.safetensors"
     if file.exists():
-        return ExactVerdicts(**torch.load(file))
+        stored = st_load(file.read_bytes())
+        return ExactVerdicts([STATUSES[i] for i in stored["status"].tolist()], stored["reachable"],
+                             stored["evaluated"], stored["witnesses"])
     verdicts = exact_robustness(after, test.images, test.labels, k, eps, config.budget, config.probe)
-    buffer = io.BytesIO()
-    torch.save(vars(verdicts), buffer)
-    atomic_write(file, buffer.getvalue())
+    status = torch.tensor([STATUSES.index(s) for s in verdicts.status], dtype=torch.int8, device="cpu")
+    atomic_write(file, st_save({"status": status, "reachable": verdicts.reachable,
+                                "evaluated": verdicts.evaluated, "witnesses": verdicts.witnesses.contiguous()}))
     return verdicts
 
 
