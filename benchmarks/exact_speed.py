@@ -7,7 +7,9 @@ BPDA-PGD run with 100 steps through the same pipeline, in the same process on th
 Reports reachable k-level images evaluated per second, images decided per minute, the PGD run's
 seconds and the ratio of the two wall times, one row appended to ``--out``
 (results/exact_speed.csv) with the device and the CPU's kernels. With ``--device cuda`` (or the
-profile's ``auto`` on a GPU machine) both run on the GPU. Not a test: run by hand.
+profile's ``auto`` on a GPU machine) both run on the GPU; ``--batch-size`` sets how many k-level
+images go through one forward pass, ``--verdicts DIR`` keeps the per-image verdicts (to compare
+devices or budgets). Not a test: run by hand.
 """
 from __future__ import annotations
 
@@ -18,12 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from reconstruction_defense.adaptive import bpda_pipeline
 from reconstruction_defense.attacks import run_attack
 from reconstruction_defense.evaluate import predict
-from reconstruction_defense.exact import exact_robustness
+from reconstruction_defense.exact import STATUSES, ExactVerdicts, exact_robustness
 from reconstruction_defense.profiles import get_profile
 from reconstruction_defense.train import machine
 from reconstruction_defense.zoo import train_or_load
@@ -36,12 +39,26 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--images", type=int, default=100)
     ap.add_argument("--budget", type=int, default=2 ** 12)
     ap.add_argument("--probe", type=int, default=2 ** 8)
+    ap.add_argument("--batch-size", type=int, default=128, help="patterns per forward pass (128 is fastest on 2 cores)")
+    ap.add_argument("--verdicts", type=Path, default=None, help="also save per-image verdicts in this folder")
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--device", default=None)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--workdir", type=Path, default=Path("runs"))
     ap.add_argument("--out", type=Path, default=Path("results/exact_speed.csv"))
     return ap.parse_args()
+
+
+def device_name(device: str) -> str:
+    """``cpu``, or the GPU's model name."""
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else device
+
+
+def save_verdicts(verdicts: ExactVerdicts, file: Path) -> None:
+    """Per image: status (an index into ``STATUSES``), reachable and evaluated k-level images."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    status = torch.tensor([STATUSES.index(s) for s in verdicts.status], dtype=torch.int8)
+    save_file({"status": status, "reachable": verdicts.reachable, "evaluated": verdicts.evaluated}, file)
 
 
 def main() -> None:
@@ -52,7 +69,8 @@ def main() -> None:
     k = models.defense.quantizer.k
     after = nn.Sequential(models.defense.restorer, models.classifier).eval()
     start = time.perf_counter()
-    verdicts = exact_robustness(after, test.images, test.labels, k, args.eps, args.budget, args.probe)
+    verdicts = exact_robustness(after, test.images, test.labels, k, args.eps, args.budget, args.probe,
+                                args.batch_size)
     exact_s = time.perf_counter() - start
     pipeline = bpda_pipeline(models.defense, models.classifier)
     start = time.perf_counter()
@@ -61,14 +79,17 @@ def main() -> None:
     pgd_robust = int((predict(pipeline, adv) == test.labels).sum())
     counts = verdicts.counts()
     row = {"dataset": test.info.display_name, "eps": args.eps, "k": k, "images": len(test),
-           "budget": args.budget, "probe": args.probe,
+           "budget": args.budget, "probe": args.probe, "batch_size": args.batch_size,
            **counts, "evaluated": int(verdicts.evaluated.sum()), "exact_seconds": round(exact_s, 1),
            "evaluated_per_second": round(int(verdicts.evaluated.sum()) / exact_s, 1),
            "decided_per_minute": round(60 * (counts["robust"] + counts["broken"]) / exact_s, 1),
            "pgd100_seconds": round(pgd_s, 1), "pgd100_robust": pgd_robust,
-           "exact_over_pgd100": round(exact_s / pgd_s, 2), "device": str(profile.device),
-           "cpu_kernels": machine()["cpu_kernels"]}
+           "exact_over_pgd100": round(exact_s / pgd_s, 2), "device": device_name(profile.device),
+           "cpu_kernels": machine()["cpu_kernels"], "torch": torch.__version__}  # models are keyed by torch
     print(pd.Series(row).to_string())
+    if args.verdicts is not None:
+        save_verdicts(verdicts, args.verdicts / f"exact-{args.dataset}-{args.images}-eps{args.eps:g}-budget{args.budget}"
+                      f"-{profile.device}.safetensors")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([row]).to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
 

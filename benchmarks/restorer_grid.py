@@ -20,6 +20,7 @@ cheapest point (training seconds) whose defended BIM accuracy is within one poin
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +35,9 @@ from reconstruction_defense.models import Restorer
 from reconstruction_defense.profiles import get_profile, recipe_for
 from reconstruction_defense.train import fit, machine, restorer_epoch
 from reconstruction_defense.zoo import trained_classifier
+
+sys.path.insert(0, str(Path(__file__).parent))
+from exact_speed import device_name  # noqa: E402
 
 
 def parse() -> argparse.Namespace:
@@ -75,7 +79,8 @@ def grid_point(dataset: str, blocks: int, feats: int, n_images: int, args: argpa
         table = table.assign(blocks=blocks, feats=feats, parameters=sum(p.numel() for p in restorer.parameters()),
                              train_images=len(data), epochs=epoch, epoch_seconds=round(seconds, 1),
                              psnr_clean=round(psnr(transform(defense, test.images), test.images), 2),
-                             cpu_kernels=machine()["cpu_kernels"])
+                             cpu_kernels=machine()["cpu_kernels"], device=device_name(profile.device),
+                             torch=torch.__version__)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
         print(table[["dataset", "attack", "blocks", "feats", "train_images", "epochs", "accuracy", "psnr_clean",
