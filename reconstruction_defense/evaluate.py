@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import pandas as pd
 import torch
@@ -85,7 +85,7 @@ def adversarial_iterates(classifier: nn.Module, images: Tensor, labels: Tensor, 
     found = {c: _cached(f) for c, f in files.items()}
     missing = [c for c, adv in found.items() if adv is None]
     if missing:
-        made = sharded_attack(attack, classifier, images, labels, missing, params, seed)
+        made = sharded_iterates(attack, classifier, images, labels, missing, params, seed)
         for c, adv in zip(missing, made):
             found[c] = adv
             _store(files[c], adv)
@@ -105,11 +105,11 @@ def _cache_file(classifier: nn.Module, images: Tensor, labels: Tensor, attack: s
     return Path(cache_dir) / f"{attack}-{strength:g}-{key}.safetensors"
 
 
-def _cached(file: Path | None) -> Tensor | None:
+def _cached(file: Path | None, name: str = "adv") -> Tensor | None:
     if file is None or not file.exists():
         return None
     try:
-        return st_load(file.read_bytes())["adv"]
+        return st_load(file.read_bytes())[name]
     except Exception:  # unreadable cache entry: recompute and overwrite it
         return None
 
@@ -137,35 +137,39 @@ def defended_inputs(defense: nn.Module, images: Tensor, cache_dir: Path | None =
     key = hashlib.sha256(repr((model_digest(defense), repr(defense), module_settings(defense),
                                tensor_digest(images))).encode()).hexdigest()[:24]
     file = Path(cache_dir) / "defended" / f"{key}.safetensors"
-    if file.exists():
-        try:
-            return st_load(file.read_bytes())["out"]
-        except Exception:  # unreadable cache entry: recompute and overwrite it
-            pass
+    cached = _cached(file, "out")
+    if cached is not None:
+        return cached
     out = transform(defense, images)
     if distributed.is_writer():
         atomic_write(file, st_save({"out": out.contiguous()}))
     return out
 
 
-def sharded_attack(attack: str, classifier: nn.Module, images: Tensor, labels: Tensor,
-                   strength: float | list[int], params: AttackParams = AttackParams(),
-                   seed: int = 0) -> Tensor | list[Tensor]:
-    """:func:`run_attack` with its batches dealt to the ranks of a process group and gathered
-    (each batch seeded by its number, so the result does not depend on the number of ranks);
-    in a single process, exactly ``run_attack``. A list of iteration counts as ``strength``
-    gives one set per count (:func:`~reconstruction_defense.attacks.run_attack_iterates`)."""
-    size = params.batch_size
-    n_batches = -(-len(images) // size)
-    def one(b: int) -> list[Tensor]:
-        x, y, s = images[b * size:(b + 1) * size], labels[b * size:(b + 1) * size], batch_seed(seed, b)
-        if isinstance(strength, list):
-            return run_attack_iterates(attack, classifier, x, y, strength, params, s)
-        return [run_attack(attack, classifier, x, y, strength, params, s)]
-    mine = {b: one(b) for b in distributed.my_batches(n_batches)}
-    sets = [torch.cat(distributed.gather_batches({b: m[i] for b, m in mine.items()}, n_batches))
-            for i in range(len(strength) if isinstance(strength, list) else 1)]
-    return sets if isinstance(strength, list) else sets[0]
+def _sharded(images: Tensor, labels: Tensor, batch_size: int, seed: int, n_sets: int,
+             attack_batch: Callable[[Tensor, Tensor, int], list[Tensor]]) -> list[Tensor]:
+    """``attack_batch(x, y, batch_seed)`` (``n_sets`` adversarial sets per batch), its batches dealt to
+    the ranks and gathered; each seeded by its number, so the result ignores the number of ranks."""
+    n_batches, part = -(-len(images) // batch_size), lambda t, b: t[b * batch_size:(b + 1) * batch_size]
+    mine = {b: attack_batch(part(images, b), part(labels, b), batch_seed(seed, b))
+            for b in distributed.my_batches(n_batches)}
+    return [torch.cat(distributed.gather_batches({b: m[i] for b, m in mine.items()}, n_batches))
+            for i in range(n_sets)]
+
+
+def sharded_attack(attack: str, classifier: nn.Module, images: Tensor, labels: Tensor, strength: float,
+                   params: AttackParams = AttackParams(), seed: int = 0) -> Tensor:
+    """:func:`run_attack`, its batches shared among the ranks (one process: exactly ``run_attack``)."""
+    return _sharded(images, labels, params.batch_size, seed, 1,
+                    lambda x, y, s: [run_attack(attack, classifier, x, y, strength, params, s)])[0]
+
+
+def sharded_iterates(attack: str, classifier: nn.Module, images: Tensor, labels: Tensor, counts: list[int],
+                     params: AttackParams = AttackParams(), seed: int = 0) -> list[Tensor]:
+    """:func:`~reconstruction_defense.attacks.run_attack_iterates` (one set per count of ``counts``,
+    from one run), its batches shared among the ranks."""
+    return _sharded(images, labels, params.batch_size, seed, len(counts),
+                    lambda x, y, s: run_attack_iterates(attack, classifier, x, y, counts, params, s))
 
 
 def recorded_iterates(classifier: nn.Module, test: ImageSet, attacks: list[tuple[str, float]],
@@ -199,8 +203,7 @@ def evaluate(classifier: nn.Module, test: ImageSet, attacks: Iterable[tuple[str,
     for name, strength in attacks:
         if name != "clean":
             check_strength(name, strength)
-    rows = []
-    bar = progress_bar(attacks, shown=progress, desc="attacks")
+    rows, bar = [], progress_bar(attacks, shown=progress, desc="attacks")
     with attack_progress(progress):
         recorded = recorded_iterates(classifier, test, attacks, params, cache_dir, seed)
         for name, strength in bar:
@@ -241,8 +244,7 @@ def ssim(restored: Tensor, clean: Tensor, window: int = 7) -> float:
     def mean(t: Tensor) -> Tensor:
         return torch.nn.functional.avg_pool2d(t, window, 1)
     mu_x, mu_y = mean(restored), mean(clean)
-    var_x = mean(restored * restored) - mu_x ** 2
-    var_y = mean(clean * clean) - mu_y ** 2
+    var_x, var_y = mean(restored * restored) - mu_x ** 2, mean(clean * clean) - mu_y ** 2
     cov = mean(restored * clean) - mu_x * mu_y
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
     return ssim_map.mean().item()
