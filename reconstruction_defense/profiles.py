@@ -167,8 +167,8 @@ class ExactConfig:
     budget: int = 2 ** 12
     probe: int = 2 ** 8
     # Fashion-MNIST at k = 4: 76 % of 1,000 test images have at most 2^12 reachable images at eps
-    # 0.005, 16 % at 0.01 and 3 % at 0.02
-    eps: tuple[tuple[str, tuple[float, ...]], ...] = (("mnist", (0.02, 0.05, 0.1)), ("fashion_mnist", (0.005, 0.01)))
+    # 0.005, 16 % at 0.01 and 3 % at 0.02, so it is searched at 0.005 alone
+    eps: tuple[tuple[str, tuple[float, ...]], ...] = (("mnist", (0.02, 0.05, 0.1)), ("fashion_mnist", (0.005,)))
 
 
 @dataclass(frozen=True)

@@ -116,3 +116,20 @@ def test_a_budget_too_small_leaves_images_undecided_not_robust(lenet, defense, m
             assert a == b
     c = cut.counts()
     assert c["robust"] <= full.counts()["robust"] <= c["robust"] + c["undecided"] and c["undecided"] > 0
+
+
+def test_cached_verdicts_of_weightless_variants_are_kept_apart(lenet, mnist_test, tmp_path):
+    """The exact ablation's quantizer alone and quantizer + median filter share every weight (a
+    median filter has none): each must get its own verdicts, not the other's from the cache."""
+    from reconstruction_defense.baselines import MedianFilter
+    from reconstruction_defense.experiments.exact_evaluation import cached_exact
+    from reconstruction_defense.profiles import ExactConfig
+
+    test, config = mnist_test.sample(20), ExactConfig(budget=2 ** 6, probe=2 ** 4)
+    alone = nn.Sequential(nn.Identity(), lenet).eval()
+    median = nn.Sequential(MedianFilter(2), lenet).eval()
+    cached_exact(alone, test, 2, 0.1, config, tmp_path)
+    from_cache = cached_exact(median, test, 2, 0.1, config, tmp_path)
+    fresh = exact_robustness(median, test.images, test.labels, 2, 0.1, config.budget, config.probe, progress=False)
+    assert len(list(tmp_path.glob("exact-*.safetensors"))) == 2
+    assert from_cache.status == fresh.status and torch.equal(from_cache.evaluated, fresh.evaluated)

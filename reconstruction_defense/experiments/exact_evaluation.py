@@ -15,7 +15,7 @@ from ..adaptive import adaptive_survivors
 from ..baselines import MedianFilter
 from ..data import ImageSet
 from ..defense import Defended
-from ..evaluate import model_digest, predict, tensor_digest, wilson_interval
+from ..evaluate import model_digest, module_settings, predict, tensor_digest, wilson_interval
 from ..exact import STATUSES, VERSION, ExactVerdicts, exact_robustness
 from ..outputs import atomic_write
 from ..profiles import ExactConfig, Profile
@@ -32,10 +32,12 @@ def exact_eps(profile: Profile, dataset: str) -> tuple[float, ...]:
 def cached_exact(after: nn.Module, test: ImageSet, k: int, eps: float, config: ExactConfig, folder: Path
                  ) -> ExactVerdicts:
     """:func:`..exact.exact_robustness` of ``after`` on ``test`` with ``config``'s budget and probe,
-    stored under ``folder`` keyed by the weights, the images, k, eps, budget, probe and the code's
-    version (a warm rerun loads it)."""
-    key = hashlib.sha256(repr((model_digest(after), tensor_digest(test.images, test.labels), k, eps,
-                               config.budget, config.probe, VERSION, torch.__version__)).encode()).hexdigest()[:16]
+    stored under ``folder`` keyed by the weights, structure and settings of ``after`` (a median
+    filter has no weights), the images, k, eps, budget, probe and the code's version (a warm
+    rerun loads it)."""
+    key = hashlib.sha256(repr((model_digest(after), repr(after), module_settings(after),
+                               tensor_digest(test.images, test.labels), k, eps, config.budget, config.probe,
+                               VERSION, torch.__version__)).encode()).hexdigest()[:16]
     file = Path(folder) / f"exact-{key}.safetensors"
     if file.exists():
         stored = st_load(file.read_bytes())
