@@ -25,8 +25,9 @@ from torch import nn
 
 from reconstruction_defense.adaptive import bpda_pipeline
 from reconstruction_defense.attacks import run_attack
+from reconstruction_defense.device import device_name
 from reconstruction_defense.evaluate import predict
-from reconstruction_defense.exact import STATUSES, ExactVerdicts, exact_robustness
+from reconstruction_defense.exact import exact_robustness
 from reconstruction_defense.profiles import get_profile
 from reconstruction_defense.train import machine
 from reconstruction_defense.zoo import train_or_load
@@ -47,18 +48,6 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--workdir", type=Path, default=Path("runs"))
     ap.add_argument("--out", type=Path, default=Path("results/exact_speed.csv"))
     return ap.parse_args()
-
-
-def device_name(device: str) -> str:
-    """``cpu``, or the GPU's model name."""
-    return torch.cuda.get_device_name(device) if device.startswith("cuda") else device
-
-
-def save_verdicts(verdicts: ExactVerdicts, file: Path) -> None:
-    """Per image: status (an index into ``STATUSES``), reachable and evaluated k-level images."""
-    file.parent.mkdir(parents=True, exist_ok=True)
-    status = torch.tensor([STATUSES.index(s) for s in verdicts.status], dtype=torch.int8)
-    save_file({"status": status, "reachable": verdicts.reachable, "evaluated": verdicts.evaluated}, file)
 
 
 def main() -> None:
@@ -88,7 +77,8 @@ def main() -> None:
            "cpu_kernels": machine()["cpu_kernels"], "torch": torch.__version__}  # models are keyed by torch
     print(pd.Series(row).to_string())
     if args.verdicts is not None:
-        save_verdicts(verdicts, args.verdicts / f"exact-{args.dataset}-{args.images}-eps{args.eps:g}-budget{args.budget}"
+        args.verdicts.mkdir(parents=True, exist_ok=True)
+        save_file(verdicts.tensors(), args.verdicts / f"exact-{args.dataset}-{args.images}-eps{args.eps:g}-budget{args.budget}"
                       f"-{profile.device}.safetensors")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([row]).to_csv(args.out, mode="a", header=not args.out.exists(), index=False)

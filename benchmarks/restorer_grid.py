@@ -20,7 +20,6 @@ cheapest point (training seconds) whose defended BIM accuracy is within one poin
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -30,14 +29,12 @@ import torch
 from reconstruction_defense import figures, style
 from reconstruction_defense.data import load_dataset
 from reconstruction_defense.defense import ReconstructionDefense
+from reconstruction_defense.device import device_name
 from reconstruction_defense.evaluate import evaluate, psnr, transform
 from reconstruction_defense.models import Restorer
 from reconstruction_defense.profiles import get_profile, recipe_for
 from reconstruction_defense.train import fit, machine, restorer_epoch
 from reconstruction_defense.zoo import trained_classifier
-
-sys.path.insert(0, str(Path(__file__).parent))
-from exact_speed import device_name  # noqa: E402
 
 
 def parse() -> argparse.Namespace:

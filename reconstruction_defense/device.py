@@ -58,3 +58,8 @@ def full_float32(device: torch.device) -> Iterator[None]:
             yield
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv, matmul
+
+
+def device_name(device: str) -> str:
+    """``cpu``, or the GPU's model name (for benchmark rows)."""
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else device

@@ -109,6 +109,18 @@ class ExactVerdicts:
         """Per image, whether it is proven robust."""
         return torch.tensor([s == "robust" for s in self.status], device="cpu")
 
+    def tensors(self) -> dict[str, Tensor]:
+        """Everything as CPU tensors, the status as int8 indices into ``STATUSES`` (to store)."""
+        status = torch.tensor([STATUSES.index(s) for s in self.status], dtype=torch.int8, device="cpu")
+        return {"status": status, "reachable": self.reachable, "evaluated": self.evaluated,
+                "witnesses": self.witnesses.contiguous()}
+
+    @classmethod
+    def from_tensors(cls, stored: dict[str, Tensor]) -> ExactVerdicts:
+        """The verdicts :meth:`tensors` stored."""
+        return cls([STATUSES[i] for i in stored["status"].tolist()], stored["reachable"], stored["evaluated"],
+                   stored["witnesses"])
+
     def frame(self) -> pd.DataFrame:
         """One row per image."""
         return pd.DataFrame({"status": self.status, "reachable": self.reachable.numpy(),

@@ -40,13 +40,9 @@ def cached_exact(after: nn.Module, test: ImageSet, k: int, eps: float, config: E
                                VERSION, torch.__version__)).encode()).hexdigest()[:16]
     file = Path(folder) / f"exact-{key}.safetensors"
     if file.exists():
-        stored = st_load(file.read_bytes())
-        return ExactVerdicts([STATUSES[i] for i in stored["status"].tolist()], stored["reachable"],
-                             stored["evaluated"], stored["witnesses"])
+        return ExactVerdicts.from_tensors(st_load(file.read_bytes()))
     verdicts = exact_robustness(after, test.images, test.labels, k, eps, config.budget, config.probe)
-    status = torch.tensor([STATUSES.index(s) for s in verdicts.status], dtype=torch.int8, device="cpu")
-    atomic_write(file, st_save({"status": status, "reachable": verdicts.reachable,
-                                "evaluated": verdicts.evaluated, "witnesses": verdicts.witnesses.contiguous()}))
+    atomic_write(file, st_save(verdicts.tensors()))
     return verdicts
 
 
