@@ -50,7 +50,7 @@ def dataset_work(dataset: str) -> list[dict]:
     """(what, precision, FLOPs) for one dataset's share of the series under the paper profile."""
     p, info = get_profile("paper", device="cpu"), INFOS[dataset]
     shape, classes, n_test, n_train = (info.channels, *info.size), len(info.classes), p.data.n_test, TRAIN_IMAGES[dataset]
-    cfg, a = p.restorer, p.attacks
+    cfg, a = p.restorer.for_dataset(dataset), p.attacks
     fb = {arch: flops_per_image(build_classifier(arch, info), shape) for arch in transfer_archs(p, dataset)}
     main = fb[p.classifier.arch]
     restorer = flops_per_image(Restorer(info.channels, cfg.n_blocks, cfg.n_feats, cfg.res_scale), shape)

@@ -69,7 +69,7 @@ def workloads(dataset: str) -> dict[str, tuple[Callable[[], nn.Module], int, Cal
         return build_classifier(profile.classifier.arch, info)
 
     def pipeline() -> nn.Module:
-        cfg = profile.restorer
+        cfg = profile.restorer.for_dataset(dataset)
         restorer = Restorer(info.channels, cfg.n_blocks, cfg.n_feats, cfg.res_scale)
         return bpda_pipeline(ReconstructionDefense(restorer, recipe_for(dataset).k), classifier().eval())
     return {"training step (classifier)": (lambda: classifier().train(), profile.classifier.batch_size, train_step),

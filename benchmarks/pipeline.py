@@ -58,7 +58,7 @@ def defense_overhead(repeats: int) -> list[dict]:
         test = load_dataset(dataset, "test", n=1000, seed=0)
         torch.manual_seed(0)
         classifier = build_classifier(profile.classifier.arch, test.info).eval()
-        cfg = profile.restorer
+        cfg = profile.restorer.for_dataset(dataset)
         defense = ReconstructionDefense(Restorer(test.info.channels, cfg.n_blocks, cfg.n_feats,
                                                  cfg.res_scale), recipe_for(dataset).k).eval()
         bare = median_seconds(lambda: predict(classifier, test.images), repeats)

@@ -30,7 +30,7 @@ def main() -> None:
     full = load_dataset("mnist", "test", n=profile.data.n_test, seed=profile.seed)
     test = full.head(args.n)
     classifier = trained_classifier(profile.classifier.arch, train, profile, args.workdir)
-    restorer_train = load_dataset("mnist", "train", n=profile.restorer.n_train, seed=profile.seed + 1)
+    restorer_train = load_dataset("mnist", "train", n=profile.restorer.for_dataset("mnist").n_train, seed=profile.seed + 1)
     defense = trained_defense(classifier, restorer_train, profile, args.workdir)
     params = profile.attacks
     total_cw = profile.sweeps.cw_steps * params.cw_search_steps

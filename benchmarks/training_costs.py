@@ -59,12 +59,12 @@ def rows_for(dataset: str, steps: int, data_root: str | None) -> list[dict]:
         rows.append(classifier_row(cfg.arch, (attack, recipe.max_eps)))
     torch.manual_seed(0)
     classifier = build_classifier(cfg.arch, full.info).eval()
-    restorer = Restorer(full.info.channels, profile.restorer.n_blocks, profile.restorer.n_feats)
+    rc = profile.restorer.for_dataset(dataset)
+    restorer = Restorer(full.info.channels, rc.n_blocks, rc.n_feats)
     def restorer_fn_for(n: int):
-        return restorer_epoch(full.head(n), classifier, recipe.k, recipe.max_eps, profile.restorer.adv_fraction,
-                              profile.restorer.batch_size, 0)
-    s = seconds_per_epoch(restorer, restorer_fn_for, len(full), profile.restorer.batch_size, steps)
-    rows.append({"model": f"restorer {profile.restorer.n_blocks}x{profile.restorer.n_feats}",
+        return restorer_epoch(full.head(n), classifier, recipe.k, recipe.max_eps, rc.adv_fraction, rc.batch_size, 0)
+    s = seconds_per_epoch(restorer, restorer_fn_for, len(full), rc.batch_size, steps)
+    rows.append({"model": f"restorer {rc.n_blocks}x{rc.n_feats}",
                  "training": "paper's recipe (FGSM half batch)", "epoch_s": s})
     reference = rows[0]["epoch_s"]
     return [{"dataset": full.info.display_name, **r, "epoch_s": round(r["epoch_s"], 1),

@@ -214,19 +214,26 @@ def sanity_checks(table: pd.DataFrame, tolerance: float = 0.01, convergence_tole
     return pd.DataFrame(checks, columns=["check", "passed", "detail"])
 
 
+VERDICT_SETTINGS = (("undefended", "worst case", "no defense"), ("paper", "bim", "defense, paper's protocol"),
+                    ("adaptive", "worst case", "defense, adaptive attacks"))
+
+
+def verdict_rows(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The rows of :func:`adaptive_table` the verdict reads, at the paper's table eps and at the
+    field's standard eps, each named by its ``budget`` and ``setting``."""
+    recipe, rows = recipe_for(dataset), []
+    for label, eps in (("paper's eps", recipe.table_eps), ("field's eps", recipe.field_eps)):
+        at = table[(table.eps - eps).abs() < 1e-6]  # the grid rounds eps to 6 decimals
+        for threat, attack, name in VERDICT_SETTINGS:
+            r = at[(at.threat == threat) & (at.attack == attack)].iloc[0]
+            rows.append({**r.to_dict(), "budget": f"{label} {eps:g}", "setting": name})
+    return pd.DataFrame(rows)
+
+
 def verdict(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """Per dataset, at the paper's table eps and at the field's standard eps: accuracy without
     defense (worst case over attacks), with the defense under the paper's protocol, and with the
     defense under every adaptive attack (worst case), each with its 95% interval."""
-    recipe = recipe_for(dataset)
-    rows = []
-    for label, eps in (("paper's eps", recipe.table_eps), ("field's eps", recipe.field_eps)):
-        at = table[(table.eps - eps).abs() < 1e-6]  # the grid rounds eps to 6 decimals
-        for threat, attack, name in (("undefended", "worst case", "no defense"),
-                                     ("paper", "bim", "defense, paper's protocol"),
-                                     ("adaptive", "worst case", "defense, adaptive attacks")):
-            r = at[(at.threat == threat) & (at.attack == attack)].iloc[0]
-            rows.append({"dataset": r.dataset, "model": r.model, "budget": f"{label} {eps:g}",
-                         "setting": name,
-                         "accuracy": f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]", "n": r.n})
-    return pd.DataFrame(rows)
+    rows = verdict_rows(table, dataset)
+    return rows.assign(accuracy=[f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]" for r in rows.itertuples()])[
+        ["dataset", "model", "budget", "setting", "accuracy", "n"]]

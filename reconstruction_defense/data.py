@@ -1,10 +1,11 @@
 """Datasets as float tensors in [0, 1]: MNIST, Fashion-MNIST, CIFAR-10 and any image folder.
 
-No normalization happens here (attacks need [0, 1] inputs); classifiers normalize inside.
-The data root is an explicit argument, else ``$RECDEF_DATA``, else ``./data``.
+No normalization here (attacks need [0, 1] inputs; classifiers normalize inside). The data root
+is an explicit argument, else ``$RECDEF_DATA``, else ``./data``.
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,6 @@ class DataUnreadableError(OSError):
 @dataclass(frozen=True)
 class DatasetInfo:
     """What a model needs to know about a dataset: shape, classes, normalization constants."""
-
     name: str
     display_name: str  # what every table and figure prints
     channels: int
@@ -47,7 +47,6 @@ class DatasetInfo:
 @dataclass
 class ImageSet:
     """A labelled set of images (N, C, H, W) in [0, 1], with the indices it was drawn from."""
-
     images: torch.Tensor
     labels: torch.Tensor
     info: DatasetInfo
@@ -69,14 +68,12 @@ class ImageSet:
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _DIGITS = tuple(str(i) for i in range(10))
-_FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-            "Sneaker", "Bag", "Ankle boot")
+_FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 _CIFAR = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 INFOS = {
     "mnist": DatasetInfo("mnist", "MNIST", 1, (28, 28), _DIGITS, (0.1307,), (0.3081,)),
-    "fashion_mnist": DatasetInfo("fashion_mnist", "Fashion-MNIST", 1, (28, 28), _FASHION,
-                                 (0.2860,), (0.3530,)),
+    "fashion_mnist": DatasetInfo("fashion_mnist", "Fashion-MNIST", 1, (28, 28), _FASHION, (0.2860,), (0.3530,)),
     "cifar10": DatasetInfo("cifar10", "CIFAR-10", 3, (32, 32), _CIFAR,
                            (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
 }
@@ -118,10 +115,9 @@ def load_dataset(name: str, split: str = "test", *, root: str | os.PathLike | No
 
 
 def _missing(name: str, root: Path, expected: str) -> DataNotFoundError:
-    return DataNotFoundError(
-        f"{name} not found in {root.resolve()} (expected {expected}) and it could not be "
-        f"downloaded. Put the files there, or point the data root (--data-root, ${DATA_ENV} or "
-        "root=) at the directory that holds them.")
+    return DataNotFoundError(f"{name} not found in {root.resolve()} (expected {expected}) and it could not be "
+                             f"downloaded. Put the files there, or point the data root (--data-root, "
+                             f"${DATA_ENV} or root=) at the directory that holds them.")
 
 
 def _load_mnist_family(name, split, root, n, seed, download) -> ImageSet:
@@ -146,8 +142,7 @@ def _load_mnist_family(name, split, root, n, seed, download) -> ImageSet:
 def _raise_if_present_but_unreadable(raw: Path, split: str, err: Exception, suffix: str = "") -> None:
     """A split whose files (``suffix`` ``.gz``: whose archives, which torchvision could not
     check or extract) are all there but failed to load is damaged, not missing: say so."""
-    prefix = "train" if split == "train" else "t10k"
-    files = [raw / (f + suffix) for f in _MNIST_FILES if f.startswith(prefix)]
+    files = [raw / (f + suffix) for f in _MNIST_FILES if f.startswith("train" if split == "train" else "t10k")]
     if all(f.is_file() for f in files):
         raise DataUnreadableError(
             f"{' and '.join(str(f) for f in files)} exist but cannot be read ({err}): a file is "
@@ -160,13 +155,14 @@ def _load_cifar10(split, root, n, seed, download) -> ImageSet:
         ds = datasets.CIFAR10(str(root), train=split == "train", download=False)
     except RuntimeError:
         if (root / JPEG_COPY_DIR / split).is_dir():
-            folder = load_image_folder(root / JPEG_COPY_DIR, split, n=n, seed=seed)
+            folder = _decoded_folder(root / JPEG_COPY_DIR, split)
             info = DatasetInfo("cifar10", "CIFAR-10 (JPEG q75 copy)", 3, (32, 32), _CIFAR,
                                INFOS["cifar10"].mean, INFOS["cifar10"].std)
             if folder.info.classes != _CIFAR:
                 raise DataNotFoundError(f"{root / JPEG_COPY_DIR} has classes {folder.info.classes}, "
                                         f"not CIFAR-10's {_CIFAR}") from None
-            return ImageSet(folder.images, folder.labels, info, folder.indices)
+            idx = subset_indices(len(folder), n, seed)  # as load_image_folder draws them; a copy
+            return ImageSet(folder.images[idx], folder.labels[idx], info, idx)
         ds = _try_download(lambda: datasets.CIFAR10(str(root), train=split == "train",
                                                     download=True), download, [root])
         if ds is None:
@@ -175,6 +171,12 @@ def _load_cifar10(split, root, n, seed, download) -> ImageSet:
     idx = subset_indices(len(ds.targets), n, seed)
     images = torch.from_numpy(ds.data[idx.numpy()]).permute(0, 3, 1, 2).float().div_(255)
     return ImageSet(images, torch.tensor(ds.targets)[idx].long(), INFOS["cifar10"], idx)
+
+
+@functools.lru_cache(maxsize=2)
+def _decoded_folder(path: Path, split: str) -> ImageSet:
+    """A whole split of an image folder, decoded once per process (CIFAR-10's 50,000: about 15 s)."""
+    return load_image_folder(path, split)
 
 
 def _try_download(make, allowed: bool, folders: list[Path]):
@@ -199,8 +201,7 @@ def load_image_folder(path: str | os.PathLike, split: str = "test", *, n: int | 
     Name, channel count (1 for greyscale files, else 3), size and class names come from the
     folder; every image must have the size of the first one.
     """
-    path = Path(path)
-    split_dir = path / split
+    path, split_dir = Path(path), Path(path) / split
     try:
         folder = datasets.ImageFolder(str(split_dir))
     except (FileNotFoundError, OSError) as err:
@@ -208,8 +209,7 @@ def load_image_folder(path: str | os.PathLike, split: str = "test", *, n: int | 
                                 f"{split_dir}/<class>/<image files>.") from None
     idx = subset_indices(len(folder.samples), n, seed)
     first = _open_image(folder.samples[0][0])
-    mode = "L" if first.mode in ("L", "1", "I;16", "I") else "RGB"
-    size = first.size
+    mode, size = ("L" if first.mode in ("L", "1", "I;16", "I") else "RGB"), first.size
     arrays = []
     for i in idx.tolist():
         file, _ = folder.samples[i]

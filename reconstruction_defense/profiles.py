@@ -21,7 +21,6 @@ from .overrides import apply_overrides, nested_overrides
 @dataclass(frozen=True)
 class DatasetRecipe:
     """What the paper fixes per dataset: quantization levels and attack budgets."""
-
     k: int
     max_eps: float  # largest FGSM eps; the restorer is trained on FGSM at this budget
     table_eps: float  # the eps of Tables 1-3
@@ -34,7 +33,6 @@ RECIPES: dict[str, DatasetRecipe] = {
     "fashion_mnist": DatasetRecipe(k=4, max_eps=0.1, table_eps=0.05, field_eps=0.2, l2_radii=(0.5, 1.0, 2.0)),
     "cifar10": DatasetRecipe(k=8, max_eps=0.01, table_eps=0.005, field_eps=8 / 255, l2_radii=(0.25, 0.5, 1.0)),
 }
-# own image folders
 DEFAULT_RECIPE = DatasetRecipe(k=8, max_eps=0.03, table_eps=0.015, field_eps=8 / 255, l2_radii=(0.25, 0.5, 1.0))
 
 
@@ -46,7 +44,6 @@ def recipe_for(dataset: str) -> DatasetRecipe:
 @dataclass(frozen=True)
 class DataConfig:
     """How many images each run draws (seeded): ``None`` = the whole training split."""
-
     n_train: int | None
     n_test: int
 
@@ -87,7 +84,6 @@ class AdversarialTrainingConfig:
 class RestorerConfig:
     """EDSR-style restorer size (Lim et al. 2017) and the paper's training recipe (eq. 4): MSE on
     quantized images, ``adv_fraction`` of each batch FGSM at the dataset's largest eps."""
-
     epochs: int
     n_train: int | None  # drawn apart from the classifier's images (seed + 1); None = all
     n_blocks: int = 8
@@ -96,12 +92,19 @@ class RestorerConfig:
     lr: float = 1e-3
     batch_size: int = 128
     adv_fraction: float = 0.5
+    # (dataset, {field: value}) where a dataset's restorer differs: the `cpu` knees of restorer_grid.csv
+    dataset_changes: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+
+    def for_dataset(self, dataset: str) -> RestorerConfig:
+        """The restorer of ``dataset``: these fields, with that dataset's ``dataset_changes``."""
+        return replace(self, **dict(dict(self.dataset_changes).get(dataset, ())), dataset_changes=())
 
 
 @dataclass(frozen=True)
 class SeedSpreadConfig:
     """Training variance: the main classifier and its restorer trained under each of ``seeds``
-    on ``datasets``, scored with Tables 1-3's protocol on the same test images and attacks."""
+    on ``datasets``, scored on the same test images and attacks with Tables 1-3's protocol and
+    with notebook 06's cascade (its verdict, on ``adaptive.spread_n_test`` images)."""
     seeds: tuple[int, ...] = ()
     datasets: tuple[str, ...] = ()
 
@@ -109,7 +112,6 @@ class SeedSpreadConfig:
 @dataclass(frozen=True)
 class SweepConfig:
     """The axes of Figures 3 and 6-8 and the iteration counts of the tables' DeepFool / C&W."""
-
     k_grid: tuple[int, ...] = (2, 3, 4, 6, 8, 16, 32, 256)  # Figure 3's x axis
     eps_fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # of the dataset's max_eps
     iteration_grid: tuple[int, ...] = (1, 2, 5, 10, 20, 50)  # DeepFool / C&W, Figures 6-8
@@ -123,8 +125,8 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class BaselineConfig:
-    """Table 4's trained baselines, on the restorer's share of clean training images."""
-
+    """Table 4's trained baselines, on ``n_train`` clean training images (a seeded draw)."""
+    n_train: int | None = 10_000  # None = all
     comdefend_epochs: int = 3
     comdefend_lr: float = 1e-3
     comdefend_code_weight: float = 1e-4  # lambda of Jia et al.'s loss MSE + lambda ||code||^2
@@ -142,13 +144,13 @@ class BaselineConfig:
 class AdaptiveConfig:
     """Notebooks 06-07: how many images the adaptive attacks see and at which budgets (the attack
     budgets themselves are the profile's :class:`AttackParams`)."""
-
     n_test: int = 1000
     cw_n_test: int = 1000  # C&W-L2 through BPDA (cw_steps x cw_search_steps passes per image)
     eps_fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)  # of the dataset's field_eps
     square_n_test: int = 100  # the standalone Square check, at the paper's and the field's eps
     square_queries: int = 1000
     ablation_n_test: int = 200  # quantizer alone / + median filter / + restorer under the cascade
+    spread_n_test: int = 200  # the verdict's seed spread (``SeedSpreadConfig``), on the first n
     # the convergence check: PGD with doubled steps and restarts may move accuracy by less
     convergence_tolerance: float = 0.01
 
@@ -166,15 +168,13 @@ class ExactConfig:
     n_test: int = 1000
     budget: int = 2 ** 12
     probe: int = 2 ** 8
-    # Fashion-MNIST at k = 4: 76 % of 1,000 test images have at most 2^12 reachable images at eps
-    # 0.005, 16 % at 0.01 and 3 % at 0.02, so it is searched at 0.005 alone
+    # Fashion-MNIST, k = 4: 76 / 16 / 3 % of 1,000 test images have <= 2^12 at eps 0.005 / 0.01 / 0.02
     eps: tuple[tuple[str, tuple[float, ...]], ...] = (("mnist", (0.02, 0.05, 0.1)), ("fashion_mnist", (0.005,)))
 
 
 @dataclass(frozen=True)
 class Profile:
     """Every size, count and hyper-parameter of one run of the study, grouped by what reads it."""
-
     name: str
     data: DataConfig
     classifier: ClassifierConfig
@@ -199,11 +199,11 @@ PROFILES: dict[str, Profile] = {
         sweeps=SweepConfig(k_grid=(2, 4, 16), eps_fractions=(0.0, 0.5, 1.0), iteration_grid=(1, 10),
                            deepfool_steps=20, cw_steps=50),
         attacks=AttackParams(bim_steps=5, pgd_steps=10, apgd_steps=10, square_queries=50, cw_search_steps=3),
-        baselines=BaselineConfig(pixelcnn_width=8, pixelcnn_blocks=2, pixelcnn_epochs=1, pixelcnn_lr=1e-2,
+        baselines=BaselineConfig(n_train=2000, pixelcnn_width=8, pixelcnn_blocks=2, pixelcnn_epochs=1, pixelcnn_lr=1e-2,
                                  batch_size=64, whitebox_n_test=6),  # PixelDefend: 784 PixelCNN passes per query
         # 10-step PGD on 50 images only exercises the code; it is not expected to have converged
         adaptive=AdaptiveConfig(n_test=50, cw_n_test=20, eps_fractions=(1.0,), convergence_tolerance=0.1,
-                                square_n_test=20, square_queries=200, ablation_n_test=20),
+                                square_n_test=20, square_queries=200, ablation_n_test=20, spread_n_test=20),
         exact=ExactConfig(n_test=30, budget=2 ** 8, probe=2 ** 4, eps=(("mnist", (0.05,)), ("fashion_mnist", (0.005,)))),
     ),
     "cpu": Profile(
@@ -215,11 +215,11 @@ PROFILES: dict[str, Profile] = {
                                     transfer=("lenet", "small_inception", "resnet32")),
         adversarial_training=AdversarialTrainingConfig(epochs=3, n_train=20_000),
         spread=SeedSpreadConfig(seeds=(0, 1, 2), datasets=("mnist", "fashion_mnist")),
-        restorer=RestorerConfig(epochs=3, n_train=10000, n_blocks=4, n_feats=32),
+        restorer=RestorerConfig(epochs=1, n_train=10000, n_blocks=2, n_feats=16, dataset_changes=(
+            ("fashion_mnist", (("n_blocks", 4), ("n_feats", 32), ("n_train", None))),
+            ("cifar10", (("n_train", None), ("epochs", 3))))),
         sweeps=SweepConfig(cw_steps=50, iteration_grid=(1, 3, 10, 50)),
-        # AttackParams' defaults are these budgets: notebook 06 on 1,000 images x 3 datasets within
-        # about an hour on 2 cores (shorter than Croce & Hein's; the doubled-PGD check guards them)
-        attacks=AttackParams(),
+        attacks=AttackParams(),  # its defaults: notebook 06 in about an hour on 2 cores; doubled PGD guards them
         adaptive=AdaptiveConfig(cw_n_test=100, eps_fractions=(1.0,)),
     ),
     "paper": Profile(

@@ -111,10 +111,27 @@ def _verdict_markdown(verdict: pd.DataFrame) -> str:
     return markdown(wide.reindex(pd.MultiIndex.from_frame(keys))[settings].reset_index())
 
 
+SPREAD_COLUMN = "adaptive, seed spread: mean (min-max)"
+
+
+def _with_spread(verdict: pd.DataFrame, spread: pd.DataFrame) -> pd.DataFrame:
+    """The verdict with one more setting: the adaptive worst case's seed spread where it was run."""
+    adaptive = spread[spread.setting == "defense, adaptive attacks"]
+    cells = {(r.dataset, r.budget): f"{r.mean:.1%} ({r.low:.1%}-{r.high:.1%}), {r.seeds} seeds, n = {r.n}"
+             for r in adaptive.itertuples()}
+    keys = verdict[["dataset", "model", "budget", "n"]].drop_duplicates()
+    extra = keys.assign(setting=SPREAD_COLUMN, accuracy=[cells.get((d, b), "-") for d, b in zip(keys.dataset, keys.budget)])
+    return pd.concat([verdict, extra], ignore_index=True)
+
+
 def adaptive_section(results: Path) -> str:
     """Notebook 06's verdict: accuracy [95% CI] at the paper's and the field's eps, without the
-    defense, with it under the paper's protocol, and with it under adaptive attacks."""
-    return _verdict_markdown(_read(results, "adaptive_verdict.csv"))
+    defense, with it under the paper's protocol, and with it under adaptive attacks; beside it the
+    adaptive worst case's seed spread (``adaptive_seed_spread.csv``) once a rerun wrote it."""
+    verdict = _read(results, "adaptive_verdict.csv")
+    if (results / "adaptive_seed_spread.csv").exists():
+        verdict = _with_spread(verdict, _read(results, "adaptive_seed_spread.csv"))
+    return _verdict_markdown(verdict)
 
 
 def adversarial_training_section(results: Path) -> str:

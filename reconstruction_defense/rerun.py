@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and nb.name[:2] not in args.only:
             continue
         target = out_dir / nb.name
-        print(f"[{profile.name}] {nb.name} -> {target}", flush=True)
+        print(f"[{profile.name}] {time.strftime('%Y-%m-%d %H:%M:%S')} {nb.name} -> {target}", flush=True)
         t0, cached = time.perf_counter(), cache_files(workdir)
         try:
             with kernel_peak_memory() as peak:

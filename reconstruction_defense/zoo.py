@@ -117,7 +117,7 @@ def trained_defense(classifier: Classifier, train: ImageSet, profile: Profile,
     """The quantize-then-restore defense for ``train``'s dataset, its restorer trained with the
     paper's recipe (:func:`~reconstruction_defense.train.restorer_loss`: FGSM at the dataset's
     largest eps against ``classifier``)."""
-    recipe, cfg = recipe_for(train.info.name), profile.restorer
+    recipe, cfg = recipe_for(train.info.name), profile.restorer.for_dataset(train.info.name)
     epoch_fn = restorer_epoch(train, classifier, recipe.k, recipe.max_eps, cfg.adv_fraction,
                               cfg.batch_size, profile.seed)
     config = {"k": recipe.k, "eps": recipe.max_eps, "adv_fraction": cfg.adv_fraction,
@@ -172,6 +172,6 @@ def train_or_load(dataset: str, profile: Profile, data_root: str | None = None,
     train = load_dataset(dataset, "train", root=data_root, n=profile.data.n_train, seed=profile.seed)
     test = load_dataset(dataset, "test", root=data_root, n=profile.data.n_test, seed=profile.seed)
     classifier = trained_classifier(profile.classifier.arch, train, profile, workdir)
-    restorer_train = load_dataset(dataset, "train", root=data_root, n=profile.restorer.n_train,
+    restorer_train = load_dataset(dataset, "train", root=data_root, n=profile.restorer.for_dataset(dataset).n_train,
                                   seed=profile.seed + 1)
     return ModelsAndData(train, test, classifier, trained_defense(classifier, restorer_train, profile, workdir))

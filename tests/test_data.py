@@ -36,6 +36,22 @@ def test_cifar10_jpeg_copy_is_labelled_as_such():
     assert abs(test.images.mean().item() - 0.47) < 0.03
 
 
+def test_the_jpeg_copy_is_decoded_once_and_each_load_gets_its_own_copy(monkeypatch):
+    from reconstruction_defense import data
+    data._decoded_folder.cache_clear()
+    opened = []
+    monkeypatch.setattr(data, "_open_image", lambda file, _open=data._open_image: opened.append(file) or _open(file))
+    first = load_dataset("cifar10", "test", n=300, seed=5)
+    decoded = len(opened)
+    assert decoded >= 10_000  # the whole split, once
+    again = load_dataset("cifar10", "test", n=300, seed=5)
+    assert len(opened) == decoded  # the second load decoded nothing
+    assert torch.equal(first.images, again.images) and torch.equal(first.indices, subset_indices(10_000, 300, 5))
+    first.images.zero_()  # a caller that writes into its set does not change the next load
+    assert torch.equal(load_dataset("cifar10", "test", n=300, seed=5).images, again.images)
+    data._decoded_folder.cache_clear()
+
+
 def test_root_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "env"))
     assert data_root("explicit") == data_root("explicit").__class__("explicit")

@@ -178,3 +178,20 @@ def test_the_seed_spread_retrains_the_classifier_and_restorer_per_seed(tmp_path,
     monkeypatch.setattr(transfer, "replace", lambda profile, seed: profile)
     same = transfer.seed_spread(models, profile, workdir=tmp_path)
     assert (same["low"] == same["high"]).all()
+
+
+def test_the_verdicts_seed_spread_attacks_each_seeds_classifier_and_restorer(tmp_path, monkeypatch):
+    from reconstruction_defense.experiments import adaptive_verdict
+    from reconstruction_defense.profiles import get_profile
+    profile = get_profile("smoke", data={"n_test": 100}, classifier={"epochs": 1}, adaptive={"spread_n_test": 50})
+    spread = adaptive_verdict.adaptive_seed_spread("mnist", profile, workdir=tmp_path)
+    assert len(spread) == 6 and (spread.seeds == 2).all() and (spread.n == 50).all()  # 2 budgets x 3 settings
+    assert ((spread["low"] <= spread["mean"]) & (spread["mean"] <= spread["high"])).all()
+    assert (spread["low"] < spread["high"]).any()  # two seeds, two pipelines
+    assert len(list(tmp_path.glob("checkpoints/mnist-lenet-*.safetensors"))) == 2
+    assert len(list(tmp_path.glob("checkpoints/mnist-restorer-*.safetensors"))) == 2
+    assert adaptive_verdict.adaptive_seed_spread("cifar10", profile, workdir=tmp_path).empty  # not in spread.datasets
+    # planted: every seed's run trained with the profile's own seed
+    monkeypatch.setattr(adaptive_verdict, "replace", lambda profile, seed: profile)
+    same = adaptive_verdict.adaptive_seed_spread("mnist", profile, workdir=tmp_path)
+    assert (same["low"] == same["high"]).all()

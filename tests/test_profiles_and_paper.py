@@ -128,3 +128,23 @@ def test_the_seed_spread_sits_beside_the_interval_of_the_main_row():
     assert side["seeds no defense"].iloc[0] == "35.0% (30.0%-40.0%), 3 seeds"
     assert side["seeds defense"].iloc[0] == "96.5% (96.0%-97.0%), 3 seeds"
     assert beside_paper(ours, "mnist", "resnet50", spread.iloc[:0])["seeds defense"].iloc[0] == "-"
+
+
+def test_the_cpu_restorers_are_the_knees_of_the_measured_grid():
+    """Issue 19: the profile's restorer per dataset is the grid point the CSV supports."""
+    import importlib.util
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("restorer_grid", root / "benchmarks" / "restorer_grid.py")
+    grid = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grid)
+    knees = grid.knees(pd.read_csv(root / "results" / "restorer_grid.csv"))
+    names = {"MNIST": "mnist", "Fashion-MNIST": "fashion_mnist", "CIFAR-10 (JPEG q75 copy)": "cifar10"}
+    full = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}
+    restorer = get_profile("cpu").restorer
+    assert set(knees.dataset.map(names)) == set(full)
+    for knee in knees.itertuples():
+        cfg = restorer.for_dataset(names[knee.dataset])
+        n_train = full[names[knee.dataset]] if cfg.n_train is None else cfg.n_train
+        assert (cfg.n_blocks, cfg.n_feats, n_train, cfg.epochs) == (knee.blocks, knee.feats, knee.train_images,
+                                                                    knee.epochs), knee
+    assert restorer.for_dataset("somewhere/else") == replace(restorer, dataset_changes=())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from torch import nn
 
-from ..adaptive import adaptive_table, bpda_pipeline, sanity_checks
+from ..adaptive import adaptive_table, bpda_pipeline, sanity_checks, verdict_rows
 from ..adaptive_l2 import l2_table
 from ..baselines import MedianFilter
 from ..checks import l2_convergence, reaches_zero, square_finds_nothing_new
@@ -51,6 +51,28 @@ def adaptive_evaluation(dataset: str, profile: Profile, data_root: str | None = 
                                    e, square, cache / f"bpda-k{k}", profile.seed)
           for e in (recipe.table_eps, recipe.field_eps))], ignore_index=True)
     return table, checks.assign(dataset=test.info.display_name)
+
+
+def adaptive_seed_spread(dataset: str, profile: Profile, data_root: str | None = None,
+                         workdir: Path = Path("runs")) -> pd.DataFrame:
+    """Training variance of notebook 06's verdict: the main classifier and its restorer trained
+    under each of the profile's ``spread.seeds`` (on its ``spread.datasets``), each attacked by
+    the same :func:`adaptive_table` cascade (the profile's surrogate and attack seed) on the first
+    ``adaptive.spread_n_test`` test images at the paper's and the field's eps. Per budget and
+    setting of the verdict: the mean, lowest and highest accuracy and the number of seeds."""
+    if dataset not in profile.spread.datasets:
+        return pd.DataFrame(columns=["dataset", "budget", "setting", "n", "mean", "low", "high", "seeds"])
+    models = train_or_load(dataset, profile, data_root, workdir)
+    test, recipe = models.test.sample(profile.adaptive.spread_n_test), recipe_for(dataset)
+    surrogate = trained_classifier(surrogate_arch(profile, dataset), models.train, profile, workdir)
+    runs = []
+    for seed in profile.spread.seeds:
+        trained = train_or_load(dataset, replace(profile, seed=seed), data_root, workdir)
+        table = adaptive_table(trained.classifier, trained.defense, test, [0.0, recipe.table_eps, recipe.field_eps],
+                               profile.attacks, Path(workdir) / "adversarial", profile.seed, surrogate)
+        runs.append(verdict_rows(table, dataset).assign(dataset=test.info.display_name))
+    return (pd.concat(runs, ignore_index=True).groupby(["dataset", "budget", "setting", "n"], sort=False).accuracy
+            .agg(mean="mean", low="min", high="max", seeds="count").reset_index())
 
 
 ABLATION = ("quantizer alone", "quantizer + median 2x2", "quantizer + restorer")
@@ -118,7 +140,7 @@ def headline_json(dataset: str, table: pd.DataFrame, profile: Profile, data_root
     one entry per protocol from this dataset's adaptive table, with the digests of the cached
     classifier and restorer that produced it."""
     models = train_or_load(dataset, profile, data_root, workdir)
-    k, cfg = models.defense.quantizer.k, profile.restorer
+    k, cfg = models.defense.quantizer.k, profile.restorer.for_dataset(dataset)
     return result_entries(table, profile.name, profile.attacks,
                           {"classifier": models.classifier, "restorer": models.defense.restorer},
                           f"k = {k} quantizer + restorer ({cfg.n_blocks} blocks x {cfg.n_feats} features)")

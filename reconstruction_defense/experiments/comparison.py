@@ -53,7 +53,7 @@ def comparison_methods(models: ModelsAndData, profile: Profile, workdir: Path = 
     def adversarially_trained(attack: str) -> Classifier:
         return trained_classifier(profile.classifier.arch, models.train, profile, workdir,
                                   (attack, recipe_for(dataset).max_eps))
-    clean_share = models.train.sample(profile.restorer.n_train, profile.seed)
+    clean_share = models.train.sample(cfg.n_train, profile.seed)
     pixeldefend = PixelDefend(trained_pixelcnn(clean_share, profile, workdir), cfg.pixeldefend_eps)
     normal = models.classifier
     return {"Normal": Contender(normal, None),
