@@ -37,12 +37,17 @@ class AttackParams:
     cw_kappa: float = 0.0
     cw_lr: float = 0.05
     cw_search_steps: int = 5
+    cw_start: str = "deepfool"  # where C&W's first search step starts: "deepfool" or "image" (the original)
     pgd_steps: int = 20  # adaptive evaluation (notebook 06): PGD-Linf, step 2.5 eps / steps
     pgd_restarts: int = 1
     apgd_steps: int = 25
     square_queries: int = 200
     flip_steps: int = 20  # quantizer flip search: rounds, each moving 1/flip_steps of the movable pixels
     batch_size: int = 250  # images per attack batch; part of the adversarial-set cache key
+
+    def __post_init__(self) -> None:
+        if self.cw_start not in ("deepfool", "image"):
+            raise ValueError(f"cw_start must be 'deepfool' or 'image' (the original C&W); got {self.cw_start!r}")
 
 
 @contextlib.contextmanager
@@ -119,13 +124,14 @@ class AttackInfo:
 
 
 _DEEPFOOL = ("overshoot", "deepfool_candidates")
-_CW = ("cw_c", "cw_kappa", "cw_lr", "cw_search_steps")
+_CW = ("cw_c", "cw_kappa", "cw_lr", "cw_search_steps", "cw_start", *_DEEPFOOL)
 ATTACKS: dict[str, AttackInfo] = {
     "fgsm": AttackInfo(fgsm, "eps", "FGSM"),
     "bim": AttackInfo(bim, "eps", "BIM", ("bim_steps",)),
     "deepfool": AttackInfo(deepfool, "iterations", "DeepFool", _DEEPFOOL),
     # v2: start inside the tanh box by 1e-3, warm-start each search step (minimal_attacks.cw)
-    "cw": AttackInfo(cw, "iterations", "C&W-L2", _CW, version=2),
+    # v3: start at DeepFool's point, Adam's step per image, cosine-annealed
+    "cw": AttackInfo(cw, "iterations", "C&W-L2", _CW, version=3),
     # v2: random starts seeded per attack batch (batch_seed), so sharded runs equal serial ones
     "pgd": AttackInfo(pgd, "eps", "PGD", ("pgd_steps", "pgd_restarts"), version=2),
     "apgd_ce": AttackInfo(apgd_ce, "eps", "APGD-CE", ("apgd_steps",)),
@@ -188,7 +194,7 @@ def expected_passes(name: str, strength: float, p: AttackParams) -> int:
     its progress bar. Early stops (DeepFool, an image already fooled) end the bar sooner."""
     budgets = {"fgsm": 1, "bim": p.bim_steps, "pgd": p.pgd_steps * p.pgd_restarts, "apgd_ce": p.apgd_steps,
                "apgd_dlr": p.apgd_steps, "square": p.square_queries, "flip": p.flip_steps,
-               "cw": int(strength) * p.cw_search_steps, "cw_ta": int(strength)}
+               "cw": int(strength) * (p.cw_search_steps + (p.cw_start == "deepfool")), "cw_ta": int(strength)}
     return budgets.get(name, int(strength))  # DeepFool, DDN: one pass per iteration
 
 

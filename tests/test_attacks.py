@@ -129,16 +129,20 @@ def cifar_lenet():
 
 
 def test_cw_converges_to_no_more_than_deepfools_perturbation(lenet, mnist_test, cifar_lenet, monkeypatch):
+    """benchmarks/cw_convergence.py checks the same on three seeds per dataset, ratio <= 1."""
     from reconstruction_defense import minimal_attacks
     from reconstruction_defense.checks import l2_convergence
     params = AttackParams()  # the cpu profile's budgets: 5 search steps of 50 iterations
     for model, test in ((lenet, mnist_test.head(100)), cifar_lenet):
         check = l2_convergence(model, test, params, cw_steps=50, deepfool_steps=50)
         assert check.passed.all(), check.to_string()
-    # planted: the schedule before the fix (a saturated pixel starts at atanh(1 - 1e-6) = 7.25,
-    # 3 search steps); on MNIST, where most pixels are exactly 0, it does not converge
+    with pytest.raises(ValueError, match="cw_start must be 'deepfool' or 'image'"):
+        AttackParams(cw_start="zero")
+    # planted: the schedule before v2, from the image (a saturated pixel starts at
+    # atanh(1 - 1e-6) = 7.25, 3 search steps); on MNIST, where most pixels are exactly 0, it
+    # does not converge
     monkeypatch.setattr(minimal_attacks, "TANH_MARGIN", 1e-6)
-    old = l2_convergence(lenet, mnist_test.head(100), AttackParams(cw_search_steps=3), 50, 50)
+    old = l2_convergence(lenet, mnist_test.head(100), AttackParams(cw_search_steps=3, cw_start="image"), 50, 50)
     assert not old.passed.all()
 
 
@@ -178,7 +182,8 @@ def test_the_progress_bar_inside_an_attack_counts_its_passes_and_changes_nothing
     assert closed == []  # silenced: no bar at all
     shown = run_attack("cw", lenet, x, y, 5, params)
     assert torch.equal(quiet, shown)  # the counting hook returns nothing, so the logits are untouched
-    assert closed[0][1] == 2 * (1 + 5 * 2)  # per batch: the first look, then 2 x 5 steps
+    # per batch: DeepFool's start (its first look, 5 steps, its check), C&W's first look, 2 x 5 steps
+    assert closed[0][1] == 2 * ((1 + 5 + 1) + (1 + 5 * 2))
     run_attack("bim", lenet, x, y, 0.1, params)
     assert closed[-1] == ("BIM 0.1, 16 images", 2 * 4, 2 * 4)
 
