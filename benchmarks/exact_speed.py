@@ -1,4 +1,4 @@
-"""What exact evaluation (issue 20) costs beside an attack: on the same test images, the
+"""What exact evaluation costs beside an attack: on the same test images, the
 ``cpu`` profile's MNIST (or any dataset's) defended pipeline searched exactly at one eps, and one
 BPDA-PGD run with 100 steps through the same pipeline, in the same process on the same device.
 

@@ -1,4 +1,4 @@
-"""How large, how long and on how many images the restorer must train (issue 19): a grid of
+"""How large, how long and on how many images the restorer must train: a grid of
 restorer sizes x training images, each scored after every epoch, against the ``cpu`` profile's
 main classifier on one dataset.
 

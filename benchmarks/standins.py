@@ -1,4 +1,4 @@
-"""Candidate stand-ins for the paper's classifiers (issue 19): train one recipe on a dataset's full
+"""Candidate stand-ins for the paper's classifiers: train one recipe on a dataset's full
 training split and score it on the whole test split, with its wall time on this machine.
 
     python benchmarks/standins.py mnist fast_cnn --epochs 3

@@ -1,5 +1,5 @@
-"""What one training epoch of each model of the ``cpu`` series costs on this machine (issue 19's
-budget for a cold rerun), as seconds per epoch over the full training split, each a ratio
+"""What one training epoch of each model of the ``cpu`` series costs on this machine (the
+budget of a cold rerun), as seconds per epoch over the full training split, each a ratio
 against the main classifier's clean epoch on the same dataset in the same run.
 
     RECDEF_DATA=/path/to/data python benchmarks/training_costs.py [--steps 8] [--out results/training_costs.csv]

@@ -1,4 +1,4 @@
-"""Exact robust accuracy of a quantizing defense (issue 20): ground truth for every attack.
+"""Exact robust accuracy of a quantizing defense: ground truth for every attack.
 
 ``after(q_k(x'))`` depends on ``x'`` only through the k-level image ``q_k(x')``. Within the
 L-inf ball of radius eps (and [0, 1]), a pixel can land only on the levels between the rounding of
@@ -145,7 +145,7 @@ def _first_error(after: nn.Module, space: SearchSpace, y: Tensor, budget: float,
 def exact_robustness(after: nn.Module, x: Tensor, y: Tensor, k: int, eps: float,
                      budget: float = 2 ** 16, probe: float | None = None, batch_size: int = 128,
                      progress: bool = True) -> ExactVerdicts:
-    """Exact robust accuracy of ``after(q_k(.))`` at L-inf radius ``eps`` (issue 20): per image
+    """Exact robust accuracy of ``after(q_k(.))`` at L-inf radius ``eps``: per image
     with at most ``budget`` reachable k-level images, every one is evaluated (with early exit on
     the first misclassified one); an image with more can end only broken or undecided, so it gets
     the first ``probe`` (default: ``budget``) in search order, looking for a witness. ``after`` is

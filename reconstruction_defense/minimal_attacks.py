@@ -113,7 +113,7 @@ def cw(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> T
       Adam could not move a pixel at exactly 0 or 1 within 50 iterations), and each search step
       starts from the image's best example so far.
     """
-    n, pixels = len(x), x[0].numel()
+    n = len(x)
     start = x if p.cw_start == "image" else deepfool(model, x, y, steps, p)
     with torch.no_grad():
         logits = model(x)
@@ -123,30 +123,38 @@ def cw(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> T
     c = torch.full((n,), p.cw_c, device=x.device)
     lower, upper = torch.zeros(n, device=x.device), torch.full((n,), float("inf"), device=x.device)
     for _ in range(p.cw_search_steps):
-        w = _to_tanh_space(start).requires_grad_(True)
-        lr = _cw_step_sizes(torch.minimum(best_l2, _squared_l2(start, x)), pixels, p.cw_lr)
-        adam = _Adam(w)
-        found = torch.zeros(n, dtype=torch.bool, device=x.device)
-        for i in range(steps):
-            xa = (torch.tanh(w) + 1) / 2
-            logits = model(xa)
-            real = logits[onehot]
-            other = logits.masked_fill(onehot, float("-inf")).amax(1)
-            l2 = _squared_l2(xa, x)
-            loss = l2.sum() + (c * (real - other + p.cw_kappa).clamp_min(0)).sum()
-            grad, = torch.autograd.grad(loss, w)
-            with torch.no_grad():
-                adam.step(grad, lr * (1 + math.cos(math.pi * i / steps)) / 2)
-                success = (other - real >= p.cw_kappa) & (logits.argmax(1) != y)
-                better = success & (l2 < best_l2)
-                best_l2 = torch.where(better, l2, best_l2)
-                best[better] = xa[better].detach()
-                found |= success
+        lr = _cw_step_sizes(torch.minimum(best_l2, _squared_l2(start, x)), x[0].numel(), p.cw_lr)
+        end, found = _cw_descent(model, x, y, onehot, start, c, lr, steps, p.cw_kappa, best, best_l2)
         upper = torch.where(found, torch.minimum(upper, c), upper)
         lower = torch.where(found, lower, torch.maximum(lower, c))
         c = torch.where(upper < float("inf"), (lower + upper) / 2, c * 10)
-        start = torch.where((best_l2 < float("inf")).view(-1, 1, 1, 1), best, (torch.tanh(w.detach()) + 1) / 2)
+        start = torch.where((best_l2 < float("inf")).view(-1, 1, 1, 1), best, end)
     return best
+
+
+def _cw_descent(model: nn.Module, x: Tensor, y: Tensor, onehot: Tensor, start: Tensor, c: Tensor, lr: Tensor,
+                steps: int, kappa: float, best: Tensor, best_l2: Tensor) -> tuple[Tensor, Tensor]:
+    """One search step of :func:`cw`: ``steps`` Adam iterations from ``start`` at constants ``c``,
+    updating ``best`` / ``best_l2`` (squared) in place; returns where it ended and which images
+    it fooled."""
+    w = _to_tanh_space(start).requires_grad_(True)
+    adam = _Adam(w)
+    found = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    for i in range(steps):
+        xa = (torch.tanh(w) + 1) / 2
+        logits = model(xa)
+        real = logits[onehot]
+        other = logits.masked_fill(onehot, float("-inf")).amax(1)
+        l2 = _squared_l2(xa, x)
+        grad, = torch.autograd.grad(l2.sum() + (c * (real - other + kappa).clamp_min(0)).sum(), w)
+        with torch.no_grad():
+            adam.step(grad, lr * (1 + math.cos(math.pi * i / steps)) / 2)
+            success = (other - real >= kappa) & (logits.argmax(1) != y)
+            better = success & (l2 < best_l2)
+            best_l2.copy_(torch.where(better, l2, best_l2))
+            best[better] = xa[better].detach()
+            found |= success
+    return (torch.tanh(w.detach()) + 1) / 2, found
 
 
 def _to_tanh_space(v: Tensor) -> Tensor:

@@ -162,7 +162,7 @@ class AdaptiveConfig:
 
 @dataclass(frozen=True)
 class ExactConfig:
-    """Notebook 08's exact evaluation (issue 20): per dataset the eps where enumeration is
+    """Notebook 08's exact evaluation: per dataset the eps where enumeration is
     affordable; an image with more than ``budget`` reachable k-level images gets ``probe`` of them
     (a witness search) and is otherwise left undecided."""
     n_test: int = 1000
@@ -208,7 +208,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "cpu": Profile(
         name="cpu", data=DataConfig(n_train=None, n_test=1000),
-        # the fast recipe (issue 19, results/standins.csv): 99.7 / 94.0 / 86.3 % clean on the full test sets
+        # the fast recipe (results/standins.csv): 99.7 / 94.0 / 86.3 % clean on the full test sets
         classifier=ClassifierConfig("fast_cnn", epochs=8, lr=0.2, batch_size=256, optimizer="sgd",
                                     schedule="one_cycle", weight_decay=5e-4, label_smoothing=0.1, augment=True,
                                     dataset_epochs=(("mnist", 3),),

@@ -9,7 +9,7 @@ Every number of the block must then be one of the cited rows' values, as it woul
 a fraction as a percentage (``92.8 %``), any number at the decimals the prose shows (``2.81``,
 ``1,000``), or a number inside a text cell (``paper's eps 0.15``). A number that no cited row
 holds, or a block with numbers and no citation, is reported: typed in, derived by hand, or left
-stale by a rerun. Not results, so not checked: names (``Table 4``, ``notebook 06``, ``issue 17``,
+stale by a rerun. Not results, so not checked: names (``Table 4``, ``notebook 06``,
 ``ResNet-20``, ``k = 2``), years of references, budgets in 255ths (``8/255``), code spans,
 comments and link targets.
 """

@@ -1,4 +1,4 @@
-"""The fast training recipe of the faithful stand-ins (issue 19): SGD with Nesterov momentum on a
+"""The fast training recipe of the faithful stand-ins: SGD with Nesterov momentum on a
 one-cycle learning rate, and augmentation by translations and flips keyed by image and epoch.
 Adam at a constant rate stays the default (:class:`~reconstruction_defense.profiles.ClassifierConfig`)."""
 from __future__ import annotations

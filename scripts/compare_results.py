@@ -5,7 +5,7 @@ commits): which CSVs are byte-identical, which differ and where.
 
 ``--attack-keys`` also accepts a table whose only difference is that one side names attacks by
 their display names (``"C&W-L2"``, ``"APGD-CE (cascade)"``) and the other by their keys (``"cw"``,
-``"apgd_ce (cascade)"``): the change of issue 15, after which tables hold keys. The wall-time
+``"apgd_ce (cascade)"``): tables have held keys since that change. The wall-time
 table (``rerun_times.csv``) is left out: it differs on every run. Exits 1 if any table differs.
 """
 from __future__ import annotations

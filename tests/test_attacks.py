@@ -128,6 +128,7 @@ def cifar_lenet():
     return model.eval(), load_dataset("cifar10", "test", n=100, seed=0)
 
 
+@pytest.mark.convergence
 def test_cw_converges_to_no_more_than_deepfools_perturbation(lenet, mnist_test, cifar_lenet, monkeypatch):
     """benchmarks/cw_convergence.py checks the same on three seeds per dataset, ratio <= 1."""
     from reconstruction_defense import minimal_attacks
@@ -146,6 +147,7 @@ def test_cw_converges_to_no_more_than_deepfools_perturbation(lenet, mnist_test, 
     assert not old.passed.all()
 
 
+@pytest.mark.convergence
 def test_ddn_is_a_converged_second_minimal_norm_attack(lenet, mnist_test, cifar_lenet, monkeypatch):
     from reconstruction_defense import minimal_attacks
     from reconstruction_defense.checks import minimal_l2

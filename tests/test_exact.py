@@ -1,4 +1,4 @@
-"""Exact evaluation (issue 20) against an independent brute force: every reachable k-level image
+"""Exact evaluation against an independent brute force: every reachable k-level image
 found by sampling the eps-ball through the real quantizer, enumerated with itertools, on real
 MNIST images with the LeNet + restorer of the shared fixtures; a planted error on one reachable
 pattern is found; a search cut short by its budget is undecided, never robust."""
@@ -87,28 +87,32 @@ class _PlantedError(nn.Module):
         return torch.where(hit[:, None], logits.roll(1, dims=1), logits)
 
 
+@pytest.fixture(scope="module")
+def first_40(lenet, defense, mnist_test):
+    """The first 40 test images, the restored pipeline and its verdicts at eps 0.12, budget 2**12."""
+    after, x, y = _after(defense, lenet), mnist_test.images[:40], mnist_test.labels[:40]
+    return after, x, y, exact_robustness(after, x, y, 2, 0.12, budget=2 ** 12, progress=False)
+
+
 @pytest.mark.parametrize("where", ["first", "last"])
-def test_a_single_planted_error_among_reachable_images_is_found(lenet, defense, mnist_test, where):
-    after, eps = _after(defense, lenet), 0.12
-    x, y = mnist_test.images[:300], mnist_test.labels[:300]
-    honest = exact_robustness(after, x[:40], y[:40], 2, eps, budget=2 ** 12, progress=False)
+def test_a_single_planted_error_among_reachable_images_is_found(first_40, where):
+    after, x, y, honest = first_40
     target = next(i for i, s in enumerate(honest.status) if s == "robust" and honest.reachable[i] >= 16)
-    space = search_space(after, x[target], y[target], 2, eps)
+    space = search_space(after, x[target], y[target], 2, 0.12)
     at = 0 if where == "first" else int(space.size) - 1
     pattern = space.patterns(at, at + 1)[0]
     planted = _PlantedError(after, pattern).eval()
-    verdicts = exact_robustness(planted, x[:40], y[:40], 2, eps, budget=2 ** 12, progress=False)
-    changed = [i for i in range(40) if verdicts.status[i] != honest.status[i]]
-    assert changed == [target] and verdicts.status[target] == "broken"
-    assert torch.equal(quantize(verdicts.witnesses[target], 2), pattern)
-    assert int(verdicts.evaluated[target]) == at + 1
+    near = slice(max(0, target - 4), target + 5)  # the target and its neighbours, which must not change
+    verdicts = exact_robustness(planted, x[near], y[near], 2, 0.12, budget=2 ** 12, progress=False)
+    changed = [near.start + i for i, s in enumerate(verdicts.status) if s != honest.status[near.start + i]]
+    assert changed == [target] and verdicts.status[target - near.start] == "broken"
+    assert torch.equal(quantize(verdicts.witnesses[target - near.start], 2), pattern)
+    assert int(verdicts.evaluated[target - near.start]) == at + 1
 
 
-def test_a_budget_too_small_leaves_images_undecided_not_robust(lenet, defense, mnist_test):
-    after, eps = _after(defense, lenet), 0.12
-    x, y = mnist_test.images[:40], mnist_test.labels[:40]
-    full = exact_robustness(after, x, y, 2, eps, budget=2 ** 12, progress=False)
-    cut = exact_robustness(after, x, y, 2, eps, budget=8, progress=False)
+def test_a_budget_too_small_leaves_images_undecided_not_robust(first_40):
+    after, x, y, full = first_40
+    cut = exact_robustness(after, x, y, 2, 0.12, budget=8, progress=False)
     for a, b, size in zip(full.status, cut.status, full.reachable.tolist()):
         if size > 8 and a == "robust":
             assert b == "undecided"

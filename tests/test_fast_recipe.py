@@ -1,4 +1,4 @@
-"""The fast training recipe of the faithful stand-ins (issue 19): augmentation keyed by image and
+"""The fast training recipe of the faithful stand-ins: augmentation keyed by image and
 epoch, the one-cycle schedule, and a cache key that leaves the default recipe's models valid."""
 import torch
 

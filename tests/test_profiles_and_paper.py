@@ -131,7 +131,7 @@ def test_the_seed_spread_sits_beside_the_interval_of_the_main_row():
 
 
 def test_the_cpu_restorers_are_the_knees_of_the_measured_grid():
-    """Issue 19: the profile's restorer per dataset is the grid point the CSV supports."""
+    """The profile's restorer per dataset is the grid point the CSV supports."""
     import importlib.util
     root = Path(__file__).resolve().parent.parent
     spec = importlib.util.spec_from_file_location("restorer_grid", root / "benchmarks" / "restorer_grid.py")
