@@ -196,6 +196,20 @@ def torchattacks_section(results: Path) -> str:
         columns={"none": "no defense"}).assign(n=table.n.iloc[0]))
 
 
+def cw_seeds_section(results: Path) -> str:
+    """C&W-L2's median L2 over DeepFool's on LeNets trained with several seeds, per CPU kernel set
+    (``benchmarks/cw_convergence.py``), with the worst ratio."""
+    table = _read(results, "cw_deepfool_seeds.csv")
+    shown = table.assign(deepfool=table.deepfool_median_l2.map("{:.3f}".format), cw=table.cw_median_l2.map("{:.3f}".format),
+                         ratio=table.ratio.map("{:.3f}".format), success=table.cw_success.map("{:.0%}".format))
+    worst = table.loc[table.ratio.idxmax()]
+    return (markdown(shown[["dataset", "seed", "kernels", "n", "deepfool", "cw", "ratio", "success"]].rename(
+        columns={"deepfool": "DeepFool median L2", "cw": "C&W-L2 median L2", "ratio": "C&W / DeepFool",
+                 "success": "C&W success"}))
+            + f"\n\nWorst ratio: {worst.ratio:.3f} ({worst.dataset}, seed {worst.seed}, {worst.kernels} kernels; "
+              f"{table.iterations.iloc[0]} iterations, C&W-L2 v3).")
+
+
 SECTIONS = {
     "Restored image quality (clean test images, notebook 02)": quality_section,
     "Tables 1-3: the defense in front of other classifiers (notebook 04)": transfer_section,
@@ -203,6 +217,8 @@ SECTIONS = {
         main_command_section,
     "The same table's DeepFool and C&W-L2 rows, ours against torchattacks 3.5.1 (first 200 test images)":
         torchattacks_section,
+    "C&W-L2 against DeepFool: LeNets of three seeds, three CPU kernel sets (`benchmarks/cw_convergence.py`)":
+        cw_seeds_section,
     "Table 4: comparison with other defenses, Fashion-MNIST (notebook 05), ours / paper; the paper's "
     "protocol, attacks made on each row's own classifier (threat model: see Baselines of Table 4)":
         comparison_section,

@@ -18,9 +18,9 @@ from reconstruction_defense.profiles import get_profile
 from reconstruction_defense.zoo import train_or_load
 
 SPY = Path(__file__).with_name("distributed_spy.py")
-# smoke at a few dozen images; attack batches of 16, so 4 batches are dealt to the 2 ranks
-OVERRIDES = {"data.n_train": 1000, "data.n_test": 60, "restorer.n_train": 500, "classifier.epochs": 1,
-             "restorer.epochs": 1, "sweeps.deepfool_steps": 5, "sweeps.cw_steps": 10, "attacks.batch_size": 16}
+# smoke at a few dozen images; attack batches of 8, so 4 batches are dealt to the 2 ranks
+OVERRIDES = {"data.n_train": 500, "data.n_test": 32, "restorer.n_train": 250, "classifier.epochs": 1,
+             "restorer.epochs": 1, "sweeps.deepfool_steps": 5, "sweeps.cw_steps": 10, "attacks.batch_size": 8}
 ARGS = ["--profile", "smoke", "--datasets", "mnist", "--steps", "models", "transfer",
         "--set", *(f"{k}={v}" for k, v in OVERRIDES.items())]
 

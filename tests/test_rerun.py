@@ -13,7 +13,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from reconstruction_defense.report import (END, PROSE_HEADING, START, render, replace_between_markers,
                                           unsupported_prose_numbers)
-from reconstruction_defense.report_sections import main_command_section
+from reconstruction_defense.report_sections import cw_seeds_section, main_command_section
 from reconstruction_defense.rerun import main, notebooks_in, record_time
 
 
@@ -124,6 +124,17 @@ def test_main_command_table_is_rendered_beside_table_1_from_its_csv():
     assert len(rows) == table.attack.nunique() == 5
     clean = table[(table.attack == "clean") & (table.defense == "none")].iloc[0]
     assert rows[0].startswith(f"| clean | - | {clean.accuracy:.1%} [{clean.ci_low:.1%}, {clean.ci_high:.1%}] | 99% |")
+
+
+def test_cw_seed_table_is_rendered_from_its_csv_and_names_the_worst_ratio():
+    results = Path(__file__).parent.parent / "results"
+    table = pd.read_csv(results / "cw_deepfool_seeds.csv")
+    assert table.ratio.max() <= 1.0 and (table.cw_success == 1.0).all()  # the benchmark's own bar
+    assert {"AVX2", "AVX512"} <= set(table.kernels) and table.groupby("dataset").seed.nunique().min() >= 3
+    text = cw_seeds_section(results)
+    assert len(text.split("\n\n")[0].splitlines()) == 2 + len(table)
+    worst = table.loc[table.ratio.idxmax()]
+    assert f"Worst ratio: {worst.ratio:.3f} ({worst.dataset}, seed {worst.seed}, {worst.kernels} kernels" in text
 
 
 def test_readme_prose_states_only_numbers_its_cited_rows_hold():
