@@ -3,9 +3,10 @@ errors as one line naming the fix (the traceback only with ``--debug``)."""
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 import traceback
-from typing import Callable
+from typing import Any, Callable
 
 from .checkpoints import CheckpointError
 from .data import DataNotFoundError, DataUnreadableError
@@ -33,6 +34,27 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, type=_device,
                         help="auto (cuda when available), cpu, cuda or cuda:N; default: the profile's (auto)")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+
+
+def add_override_option(parser: argparse.ArgumentParser, note: str) -> None:
+    """``--set KEY=VALUE ...``: profile overrides, read by :func:`profile_overrides`."""
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help=f"profile overrides, e.g. data.n_test=100 ({note})")
+
+
+def profile_overrides(items: list[str]) -> dict[str, Any]:
+    """``["data.n_test=60", "seed=1"]`` -> ``{"data.n_test": 60, "seed": 1}`` (values as Python
+    literals, else strings)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set takes KEY=VALUE (e.g. data.n_test=100); got {item!r}")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
 
 
 def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ the ranks in step. Afterwards ``python -m reconstruction_defense.rerun --profile
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 import time
 from dataclasses import replace
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import distributed
-from .cli import add_common_options, run_main
+from .cli import add_common_options, add_override_option, profile_overrides, run_main
 from .experiments.adaptive_verdict import (ablation, adaptive_evaluation, adversarial_training_evaluation,
                                            cw_convergence, l2_evaluation)
 from .experiments.comparison import comparison_table, squeeze_detection_table, whitebox_table
@@ -51,21 +50,6 @@ STEPS: dict[str, tuple[str, tuple[str, ...], Step]] = {
     "adversarial_training": ("07", ("fashion_mnist",), lambda m, p, root, wd:
                              adversarial_training_evaluation(m.train.info.name, p, root, wd)),
 }
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["data.n_test=60", "seed=1"]`` -> ``{"data.n_test": 60, "seed": 1}`` (values as Python
-    literals, else strings)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set takes KEY=VALUE (e.g. data.n_test=100); got {item!r}")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
 
 
 def precompute(profile: Profile, datasets: list[str], steps: list[str], data_root: str | None,
@@ -98,10 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="data directory (default: $RECDEF_DATA, else ./data)")
     parser.add_argument("--workdir", default="runs", type=Path,
                         help="the cache: checkpoints/ and adversarial/ (the notebooks read ../runs)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="profile overrides, e.g. data.n_test=100 (a notebook must use the same)")
+    add_override_option(parser, "a notebook must use the same")
     args = parser.parse_args(argv)
-    profile = get_profile(args.profile, device=args.device, **parse_overrides(args.set))
+    profile = get_profile(args.profile, device=args.device, **profile_overrides(args.set))
     profile = replace(profile, device=distributed.init_from_env(profile.device))
     rank, world = distributed.rank_and_world()
     if not rank:

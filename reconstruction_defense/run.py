@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .cli import add_common_options, run_main
+from .cli import add_common_options, add_override_option, profile_overrides, run_main
 from .data import BUILTIN
 from .experiments.transfer import paper_protocol_table
 from .outputs import atomic_write, check_writable
@@ -29,9 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default=Path("runs") / "results", type=Path,
                         help="where the CSV table is written (default runs/results; --results results "
                              "replaces the committed table)")
+    add_override_option(parser, "the table then describes that profile as overridden")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    profile = get_profile(args.profile, device=args.device)
+    profile = get_profile(args.profile, device=args.device, **profile_overrides(args.set))
     check_writable(args.results)  # before the minutes of training and attacks, not after
     print(f"[{profile.name}] {args.dataset}: classifier {profile.classifier.arch} on {profile.device}", flush=True)
     models = train_or_load(args.dataset, profile, args.data_root, args.workdir)

@@ -5,14 +5,19 @@
 # reused as it is; a missing one is trained from scratch.
 #
 #     RECDEF_DATA=/path/to/data bash scripts/same_seed_twice.sh cpu mnist runs /tmp/fresh
+#
+# Any further arguments are profile overrides for both runs (the main command's --set):
+#     bash scripts/same_seed_twice.sh smoke mnist /tmp/a /tmp/b data.n_test=60
 set -euo pipefail
-if [ $# -ne 4 ]; then
-  echo "usage: $0 PROFILE DATASET WORKDIR_A WORKDIR_B  (e.g. cpu mnist runs /tmp/fresh)" >&2
+if [ $# -lt 4 ]; then
+  echo "usage: $0 PROFILE DATASET WORKDIR_A WORKDIR_B [KEY=VALUE ...]  (e.g. cpu mnist runs /tmp/fresh)" >&2
   exit 2
 fi
 profile=$1 dataset=$2 a=$3 b=$4
+shift 4
 for w in "$a" "$b"; do
-  python -m reconstruction_defense.run --profile "$profile" --dataset "$dataset" --workdir "$w" --results "$w/table"
+  python -m reconstruction_defense.run --profile "$profile" --dataset "$dataset" --workdir "$w" --results "$w/table" \
+    --set "$@"
 done
 python - "$a" "$b" <<'EOF'
 import json, sys

@@ -31,9 +31,10 @@ def test_main_command_prints_and_writes_the_table(tmp_path, capsys):
 
 
 def test_two_seeded_runs_from_scratch_give_identical_weights_and_tables(tmp_path):
-    """scripts/same_seed_twice.sh at smoke size: each run trains and attacks from nothing."""
+    """scripts/same_seed_twice.sh below smoke size: each run trains and attacks from nothing."""
     script = Path(__file__).parents[1] / "scripts" / "same_seed_twice.sh"
-    args = ["bash", str(script), "smoke", "mnist", str(tmp_path / "a"), str(tmp_path / "b")]
+    args = ["bash", str(script), "smoke", "mnist", str(tmp_path / "a"), str(tmp_path / "b"),
+            "data.n_train=2000", "data.n_test=60", "restorer.n_train=1000"]
     done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 with different weights" in done.stdout and "1 tables, 0 not byte-identical" in done.stdout
