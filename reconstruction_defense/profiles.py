@@ -200,7 +200,7 @@ PROFILES: dict[str, Profile] = {
                            deepfool_steps=20, cw_steps=50),
         attacks=AttackParams(bim_steps=5, pgd_steps=10, apgd_steps=10, square_queries=50, cw_search_steps=3),
         baselines=BaselineConfig(n_train=2000, pixelcnn_width=8, pixelcnn_blocks=2, pixelcnn_epochs=1, pixelcnn_lr=1e-2,
-                                 batch_size=64, whitebox_n_test=6),  # PixelDefend: 784 PixelCNN passes per query
+                                 batch_size=64, whitebox_n_test=4),  # PixelDefend: 784 PixelCNN passes per query
         # 10-step PGD on 50 images only exercises the code; it is not expected to have converged
         adaptive=AdaptiveConfig(n_test=50, cw_n_test=20, eps_fractions=(1.0,), convergence_tolerance=0.1,
                                 square_n_test=20, square_queries=200, ablation_n_test=20, spread_n_test=20),

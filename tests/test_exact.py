@@ -88,15 +88,15 @@ class _PlantedError(nn.Module):
 
 
 @pytest.fixture(scope="module")
-def first_40(lenet, defense, mnist_test):
-    """The first 40 test images, the restored pipeline and its verdicts at eps 0.12, budget 2**12."""
-    after, x, y = _after(defense, lenet), mnist_test.images[:40], mnist_test.labels[:40]
+def first_24(lenet, defense, mnist_test):
+    """The first 24 test images, the restored pipeline and its verdicts at eps 0.12, budget 2**12."""
+    after, x, y = _after(defense, lenet), mnist_test.images[:24], mnist_test.labels[:24]
     return after, x, y, exact_robustness(after, x, y, 2, 0.12, budget=2 ** 12, progress=False)
 
 
 @pytest.mark.parametrize("where", ["first", "last"])
-def test_a_single_planted_error_among_reachable_images_is_found(first_40, where):
-    after, x, y, honest = first_40
+def test_a_single_planted_error_among_reachable_images_is_found(first_24, where):
+    after, x, y, honest = first_24
     target = next(i for i, s in enumerate(honest.status) if s == "robust" and honest.reachable[i] >= 16)
     space = search_space(after, x[target], y[target], 2, 0.12)
     at = 0 if where == "first" else int(space.size) - 1
@@ -110,8 +110,8 @@ def test_a_single_planted_error_among_reachable_images_is_found(first_40, where)
     assert int(verdicts.evaluated[target - near.start]) == at + 1
 
 
-def test_a_budget_too_small_leaves_images_undecided_not_robust(first_40):
-    after, x, y, full = first_40
+def test_a_budget_too_small_leaves_images_undecided_not_robust(first_24):
+    after, x, y, full = first_24
     cut = exact_robustness(after, x, y, 2, 0.12, budget=8, progress=False)
     for a, b, size in zip(full.status, cut.status, full.reachable.tolist()):
         if size > 8 and a == "robust":
