@@ -104,15 +104,25 @@ def kernel_peak_memory(interval: float = 0.5) -> Iterator[list[float]]:
         result[0] = peak[0] / 1024 if peak[0] else float("nan")
 
 
-def skip_injected_cell_under_nbval(notebook: Path) -> None:
-    """Tag papermill's injected-parameters cell ``nbval-skip``: the executed notebook records
-    the parameters of its run (``profile_name = "cpu"``), and nbval in CI replays it with the
-    parameters cell's own safe defaults (``smoke``) instead."""
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def finish_executed(notebook: Path) -> None:
+    """Tag papermill's injected-parameters cell ``nbval-skip`` and drop widget state: the
+    executed notebook records the parameters of its run (``profile_name = "cpu"``), and nbval in
+    CI replays it with the parameters cell's own safe defaults (``smoke``) instead. Progress bars
+    leave widget views in outputs and their state in metadata (most of an executed notebook's
+    size, and "model not found" on reopening); each output keeps its text rendering."""
     nb = nbformat.read(notebook, as_version=4)
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "nbval-skip" not in tags:
             tags.append("nbval-skip")
+        if cell.cell_type == "code":
+            for out in cell.outputs:
+                out.get("data", {}).pop(WIDGET_VIEW, None)
+            cell.outputs = [out for out in cell.outputs if "data" not in out or out.data]
     atomic_write(notebook, nbformat.writes(nb).encode())
 
 
@@ -148,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             with kernel_peak_memory() as peak:
                 papermill.execute_notebook(str(nb), str(target), parameters=parameters, cwd=str(folder),
                                            progress_bar=True, kernel_name="python3")
-            skip_injected_cell_under_nbval(target)
+            finish_executed(target)
         except papermill.PapermillExecutionError as err:
             print(f"FAILED in {nb.name}: {err.ename}: {err.evalue}\nthe executed copy with the error: "
                   f"{target}", file=sys.stderr)

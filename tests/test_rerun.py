@@ -14,7 +14,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from reconstruction_defense.report import (END, PROSE_HEADING, START, render, replace_between_markers,
                                           unsupported_prose_numbers)
 from reconstruction_defense.report_sections import cw_seeds_section, main_command_section
-from reconstruction_defense.rerun import main, notebooks_in, record_time
+from reconstruction_defense.rerun import finish_executed, main, notebooks_in, record_time
 
 
 def _notebook(path, body):
@@ -196,11 +196,20 @@ def _saved_widget_state(nb: dict) -> list[str]:
     return found
 
 
-def test_the_explorer_is_committed_without_widget_state():
+def test_committed_notebooks_carry_no_widget_state_and_a_rerun_strips_it(tmp_path):
+    for path in sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb")):
+        assert _saved_widget_state(json.loads(path.read_text())) == [], f"{path.name}: widget state committed"
     explorer = json.loads((Path(__file__).parent.parent / "notebooks" / "explorer.ipynb").read_text())
-    assert _saved_widget_state(explorer) == [], "clear the explorer's outputs before committing it"
     planted = json.loads(json.dumps(explorer))
     planted["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
-    planted["cells"][-1]["outputs"] = [{"output_type": "display_data", "metadata": {},
-                                        "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}}}]
+    bar = {"application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_major": 2, "version_minor": 0},
+           "text/plain": "training: 100%"}
+    planted["cells"][-1]["outputs"] = [{"output_type": "display_data", "metadata": {}, "data": bar}]
     assert len(_saved_widget_state(planted)) == 2
+    executed = tmp_path / "executed.ipynb"
+    executed.write_text(json.dumps(planted))
+    finish_executed(executed)  # as the rerun leaves each executed notebook
+    stripped = json.loads(executed.read_text())
+    assert _saved_widget_state(stripped) == []
+    kept = stripped["cells"][-1]["outputs"][0]["data"]
+    assert list(kept) == ["text/plain"] and "".join(kept["text/plain"]) == "training: 100%"
