@@ -4,14 +4,13 @@ references. Registered in :mod:`reconstruction_defense.attacks`."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import torch
 import torchattacks
 from torch import Tensor, nn
 
-if TYPE_CHECKING:  # attacks.py registers these functions, so it imports this module first
-    from .attacks import AttackParams
+from .attack_params import AttackParams
 
 
 def deepfool_torchattacks(model: nn.Module, x: Tensor, y: Tensor, steps: int, p: AttackParams) -> Tensor:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .attacks import AttackParams
+from .attack_params import AttackParams
 from .device import resolve_device
 from .overrides import apply_overrides, nested_overrides
 

@@ -9,15 +9,12 @@ damaging ones, scoring every candidate exactly through the real quantizer. Regis
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
+from .attack_params import AttackParams
 from .quantize import quantize
-
-if TYPE_CHECKING:
-    from .attacks import AttackParams
 
 
 def reachable_levels(x: Tensor, k: int, eps: float) -> tuple[Tensor, Tensor]:
