@@ -1,6 +1,7 @@
 """Test-run settings shared by pytest and the nbval notebook kernels it starts: the offline
 data beside the repository when it is there (the notebooks' own parameter defaults are the
 smoke profile)."""
+
 import os
 from pathlib import Path
 

@@ -1,6 +1,5 @@
 """C&W-L2 against DeepFool on LeNets trained with several seeds: the median-L2 ratio
-C&W / DeepFool on the images each model classifies right (the README's and docs' "C&W
-convergence" figure; ``results/cw_deepfool_seeds.csv``).
+C&W / DeepFool on the images each model classifies right (``results/cw_deepfool_seeds.csv``).
 
     python benchmarks/cw_convergence.py                 # seeds 0-2, MNIST and CIFAR-10
     python benchmarks/cw_convergence.py --seeds 0 1 2 3
@@ -14,7 +13,11 @@ the CPU kernels it ran on: a weight trained on AVX2 kernels differs from one tra
 ones, and so does the ratio. ``--images heldout`` scores 100 training images the LeNet did not
 train on instead: C&W's schedule was chosen on the test images, so this is the check on images
 no choice saw. Exits non-zero when the worst ratio is above 1. Not a test: run by hand.
+
+Backs: docs/attacks.md, the table "C&W-L2 against DeepFool: LeNets of three seeds, three CPU kernel
+sets".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +27,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from reconstruction_defense.attacks import AttackParams
-from reconstruction_defense.checks import l2_convergence
-from reconstruction_defense.data import ImageSet, load_dataset
-from reconstruction_defense.models import build_classifier
-from reconstruction_defense.train import classifier_epoch, fit
+from reconstruction_defense.attacks.registry import AttackParams
+from reconstruction_defense.data.datasets import ImageSet, load_dataset
+from reconstruction_defense.evaluation.checks import l2_convergence
+from reconstruction_defense.method import build_classifier
+from reconstruction_defense.training.loops import classifier_epoch, fit
 
 RECIPES = {"mnist": (10_000, 3), "cifar10": (5_000, 2)}  # training images, epochs (tests/conftest.py)
 
@@ -54,25 +57,44 @@ def held_out(dataset: str, root: str | None, n: int = 100) -> ImageSet:
 
 
 def ratio_row(dataset: str, seed: int, iterations: int, root: str | None, images: str = "test") -> dict:
-    test = (load_dataset(dataset, "test", root=root, n=1_000 if dataset == "mnist" else 100, seed=0).head(100)
-            if images == "test" else held_out(dataset, root))
+    test = (
+        load_dataset(dataset, "test", root=root, n=1_000 if dataset == "mnist" else 100, seed=0).head(100)
+        if images == "test"
+        else held_out(dataset, root)
+    )
     table = l2_convergence(seeded_lenet(dataset, seed, root), test, AttackParams(), iterations, iterations)
     deepfool, cw = table.median_l2
-    return {"dataset": dataset, "images": images, "seed": seed, "iterations": iterations, "n": int(table.n.iloc[0]),
-            "cw_success": table.success.iloc[1], "deepfool_median_l2": deepfool, "cw_median_l2": cw,
-            "ratio": cw / deepfool, "kernels": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
+    return {
+        "dataset": dataset,
+        "images": images,
+        "seed": seed,
+        "iterations": iterations,
+        "n": int(table.n.iloc[0]),
+        "cw_success": table.success.iloc[1],
+        "deepfool_median_l2": deepfool,
+        "cw_median_l2": cw,
+        "ratio": cw / deepfool,
+        "kernels": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--iterations", type=int, default=50, help="C&W's per search step and DeepFool's")
-    ap.add_argument("--images", choices=["test", "heldout"], default="test",
-                    help="the first 100 test images, or 100 training images the LeNet did not train on")
+    ap.add_argument(
+        "--images",
+        choices=["test", "heldout"],
+        default="test",
+        help="the first 100 test images, or 100 training images the LeNet did not train on",
+    )
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--out", type=Path, default=Path("results/cw_deepfool_seeds.csv"))
     args = ap.parse_args()
-    rows = pd.DataFrame([ratio_row(d, s, args.iterations, args.data_root, args.images) for d in RECIPES for s in args.seeds])
+    rows = pd.DataFrame(
+        [ratio_row(d, s, args.iterations, args.data_root, args.images) for d in RECIPES for s in args.seeds]
+    )
     print(rows.to_string(index=False))
     previous = pd.read_csv(args.out) if args.out.exists() else None
     kept = previous[previous.kernels != rows.kernels.iloc[0]] if previous is not None else None

@@ -6,12 +6,15 @@ The same adversarial set (BIM, 10 steps, eps 0.3, on the first ``--images`` MNIS
 batches of 50, against a ResNet-20, freshly initialized: a fixed-step
 attack costs the same whatever the weights) is made under ``torchrun`` (gloo) twice on this
 machine's cores: 1 rank x all threads, then one rank per core x 1 thread each. Per run, rank 0
-times the three phases of :func:`~reconstruction_defense.evaluate.adversarial_examples`: its
+times the three phases of :func:`~reconstruction_defense.evaluation.scoring.adversarial_examples`: its
 share of the attack batches, the gather onto every rank, and its file write (plus the barrier
 that follows). Printed: the median wall time of each setup, their ratio, and gather + write as
 a share of the run. On a 2-core CPU no speed-up is expected; the point is that sharding costs
-little. Not a test: run by hand, the table goes into the README.
+little. Not a test: run by hand, the table goes into the page named below.
+
+Backs: docs/scale-out.md, the bullet "Sharding's cost".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,11 +35,11 @@ def worker(images: int, repeats: int, out: Path) -> None:
     import torch
     from safetensors.torch import save as st_save
 
-    from reconstruction_defense import distributed
-    from reconstruction_defense.attacks import AttackParams, batch_seed, run_attack
-    from reconstruction_defense.data import load_dataset
-    from reconstruction_defense.models import build_classifier
-    from reconstruction_defense.outputs import atomic_write
+    from reconstruction_defense.attacks.registry import AttackParams, batch_seed, run_attack
+    from reconstruction_defense.config import distributed
+    from reconstruction_defense.data.datasets import load_dataset
+    from reconstruction_defense.data.outputs import atomic_write
+    from reconstruction_defense.method import build_classifier
 
     distributed.init_from_env("cpu")
     test = load_dataset("mnist", "test", n=images, seed=0)
@@ -48,8 +51,18 @@ def worker(images: int, repeats: int, out: Path) -> None:
     for _ in range(repeats):
         distributed.barrier()
         t0 = time.perf_counter()
-        mine = {b: run_attack("bim", model, test.images[b * 50:(b + 1) * 50], test.labels[b * 50:(b + 1) * 50],
-                              0.3, params, batch_seed(0, b)) for b in distributed.my_batches(n_batches)}
+        mine = {
+            b: run_attack(
+                "bim",
+                model,
+                test.images[b * 50 : (b + 1) * 50],
+                test.labels[b * 50 : (b + 1) * 50],
+                0.3,
+                params,
+                batch_seed(0, b),
+            )
+            for b in distributed.my_batches(n_batches)
+        }
         t1 = time.perf_counter()
         adv = torch.cat(distributed.gather_batches(mine, n_batches))
         t2 = time.perf_counter()
@@ -67,12 +80,33 @@ def launch(ranks: int, threads: int, images: int, repeats: int, folder: Path) ->
     """Run :func:`worker` under torchrun with ``ranks`` x ``threads``; the medians of its phases."""
     out = folder / f"r{ranks}t{threads}.json"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",
-                    __file__, "--worker", "--images", str(images), "--repeats", str(repeats), "--out", str(out)],
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={ranks}",
+            __file__,
+            "--worker",
+            "--images",
+            str(images),
+            "--repeats",
+            str(repeats),
+            "--out",
+            str(out),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     runs = json.loads(out.read_text())
-    return {"setup": f"{ranks} rank(s) x {threads} thread(s)", "images": images, "repeats": repeats,
-            **{k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}}
+    return {
+        "setup": f"{ranks} rank(s) x {threads} thread(s)",
+        "images": images,
+        "repeats": repeats,
+        **{k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]},
+    }
 
 
 def main() -> None:
@@ -86,8 +120,10 @@ def main() -> None:
         return worker(args.images, args.repeats, args.out)
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [launch(1, cores, args.images, args.repeats, Path(tmp)),
-                launch(cores, 1, args.images, args.repeats, Path(tmp))]
+        rows = [
+            launch(1, cores, args.images, args.repeats, Path(tmp)),
+            launch(cores, 1, args.images, args.repeats, Path(tmp)),
+        ]
     table = pd.DataFrame(rows)
     table["vs_1_rank"] = (table.total_s / table.total_s.iloc[0]).round(3)
     table["gather_write_share"] = ((table.gather_s + table.write_s) / table.total_s).round(4)

@@ -10,7 +10,11 @@ seconds and the ratio of the two wall times, one row appended to ``--out``
 profile's ``auto`` on a GPU machine) both run on the GPU; ``--batch-size`` sets how many k-level
 images go through one forward pass, ``--verdicts DIR`` keeps the per-image verdicts (to compare
 devices or budgets). Not a test: run by hand.
+
+Backs: docs/exact.md, "Exact search beside one attack"; docs/scale-out.md, "Exact search on the
+H100".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,14 +27,14 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from reconstruction_defense.adaptive import bpda_pipeline
-from reconstruction_defense.attacks import run_attack
-from reconstruction_defense.device import device_name
-from reconstruction_defense.evaluate import predict
-from reconstruction_defense.exact import exact_robustness
-from reconstruction_defense.profiles import get_profile
-from reconstruction_defense.train import machine
-from reconstruction_defense.zoo import train_or_load
+from reconstruction_defense.attacks.registry import run_attack
+from reconstruction_defense.config.device import device_name
+from reconstruction_defense.config.profiles import get_profile
+from reconstruction_defense.evaluation.adaptive import bpda_pipeline
+from reconstruction_defense.evaluation.exact import exact_robustness
+from reconstruction_defense.evaluation.scoring import predict
+from reconstruction_defense.training.loops import machine
+from reconstruction_defense.training.zoo import train_or_load
 
 
 def parse() -> argparse.Namespace:
@@ -38,8 +42,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--dataset", default="mnist")
     ap.add_argument("--eps", type=float, default=0.05)
     ap.add_argument("--images", type=int, default=100)
-    ap.add_argument("--budget", type=int, default=2 ** 12)
-    ap.add_argument("--probe", type=int, default=2 ** 8)
+    ap.add_argument("--budget", type=int, default=2**12)
+    ap.add_argument("--probe", type=int, default=2**8)
     ap.add_argument("--batch-size", type=int, default=128, help="patterns per forward pass (128 is fastest on 2 cores)")
     ap.add_argument("--verdicts", type=Path, default=None, help="also save per-image verdicts in this folder")
     ap.add_argument("--profile", default="cpu")
@@ -58,8 +62,7 @@ def main() -> None:
     k = models.defense.quantizer.k
     after = nn.Sequential(models.defense.restorer, models.classifier).eval()
     start = time.perf_counter()
-    verdicts = exact_robustness(after, test.images, test.labels, k, args.eps, args.budget, args.probe,
-                                args.batch_size)
+    verdicts = exact_robustness(after, test.images, test.labels, k, args.eps, args.budget, args.probe, args.batch_size)
     exact_s = time.perf_counter() - start
     pipeline = bpda_pipeline(models.defense, models.classifier)
     start = time.perf_counter()
@@ -67,19 +70,34 @@ def main() -> None:
     pgd_s = time.perf_counter() - start
     pgd_robust = int((predict(pipeline, adv) == test.labels).sum())
     counts = verdicts.counts()
-    row = {"dataset": test.info.display_name, "eps": args.eps, "k": k, "images": len(test),
-           "budget": args.budget, "probe": args.probe, "batch_size": args.batch_size,
-           **counts, "evaluated": int(verdicts.evaluated.sum()), "exact_seconds": round(exact_s, 1),
-           "evaluated_per_second": round(int(verdicts.evaluated.sum()) / exact_s, 1),
-           "decided_per_minute": round(60 * (counts["robust"] + counts["broken"]) / exact_s, 1),
-           "pgd100_seconds": round(pgd_s, 1), "pgd100_robust": pgd_robust,
-           "exact_over_pgd100": round(exact_s / pgd_s, 2), "device": device_name(profile.device),
-           "cpu_kernels": machine()["cpu_kernels"], "torch": torch.__version__}  # models are keyed by torch
+    row = {
+        "dataset": test.info.display_name,
+        "eps": args.eps,
+        "k": k,
+        "images": len(test),
+        "budget": args.budget,
+        "probe": args.probe,
+        "batch_size": args.batch_size,
+        **counts,
+        "evaluated": int(verdicts.evaluated.sum()),
+        "exact_seconds": round(exact_s, 1),
+        "evaluated_per_second": round(int(verdicts.evaluated.sum()) / exact_s, 1),
+        "decided_per_minute": round(60 * (counts["robust"] + counts["broken"]) / exact_s, 1),
+        "pgd100_seconds": round(pgd_s, 1),
+        "pgd100_robust": pgd_robust,
+        "exact_over_pgd100": round(exact_s / pgd_s, 2),
+        "device": device_name(profile.device),
+        "cpu_kernels": machine()["cpu_kernels"],
+        "torch": torch.__version__,
+    }  # models are keyed by torch
     print(pd.Series(row).to_string())
     if args.verdicts is not None:
         args.verdicts.mkdir(parents=True, exist_ok=True)
-        save_file(verdicts.tensors(), args.verdicts / f"exact-{args.dataset}-{args.images}-eps{args.eps:g}-budget{args.budget}"
-                      f"-{profile.device}.safetensors")
+        save_file(
+            verdicts.tensors(),
+            args.verdicts / f"exact-{args.dataset}-{args.images}-eps{args.eps:g}-budget{args.budget}"
+            f"-{profile.device}.safetensors",
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([row]).to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
 

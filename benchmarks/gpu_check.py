@@ -19,7 +19,10 @@ ends (``gpu_<section>.csv`` in ``--out``), so a run cut short keeps what it fini
   the paper profile's ResNet-50 and 16 x 64 restorer at 28 x 28 and 32 x 32, and the FLOP rate
   that implies (FLOPs counted as in ``gpu_estimate.py``), which ``gpu_estimate.py --train-tflops
   --attack-tflops`` then turns into hours for the whole paper series.
+
+Backs: docs/scale-out.md, "What is measured and what is not" (results/gpu_*.csv).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,17 +39,29 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from gpu_estimate import flops_per_image  # noqa: E402
 
-from reconstruction_defense.adaptive import bpda_pipeline  # noqa: E402
-from reconstruction_defense.attacks import ATTACKS, AttackParams, run_attack  # noqa: E402
-from reconstruction_defense.data import INFOS, ImageSet, load_dataset  # noqa: E402
-from reconstruction_defense.defense import ReconstructionDefense  # noqa: E402
-from reconstruction_defense.evaluate import predict  # noqa: E402
-from reconstruction_defense.models import Restorer, build_classifier  # noqa: E402
-from reconstruction_defense.profiles import get_profile  # noqa: E402
-from reconstruction_defense.train import classifier_epoch, fit, restorer_epoch  # noqa: E402
+from reconstruction_defense.attacks.registry import ATTACKS, AttackParams, run_attack  # noqa: E402
+from reconstruction_defense.config.profiles import get_profile  # noqa: E402
+from reconstruction_defense.data.datasets import INFOS, ImageSet, load_dataset  # noqa: E402
+from reconstruction_defense.evaluation.adaptive import bpda_pipeline  # noqa: E402
+from reconstruction_defense.evaluation.scoring import predict  # noqa: E402
+from reconstruction_defense.method import Restorer, build_classifier  # noqa: E402
+from reconstruction_defense.method.defense import ReconstructionDefense  # noqa: E402
+from reconstruction_defense.training.loops import classifier_epoch, fit, restorer_epoch  # noqa: E402
 
-STRENGTH = {"fgsm": 0.15, "bim": 0.15, "pgd": 0.15, "apgd_ce": 0.15, "apgd_dlr": 0.15, "square": 0.15,
-            "flip": 0.15, "deepfool": 50, "cw": 50, "ddn": 250, "deepfool_ta": 50, "cw_ta": 50}
+STRENGTH = {
+    "fgsm": 0.15,
+    "bim": 0.15,
+    "pgd": 0.15,
+    "apgd_ce": 0.15,
+    "apgd_dlr": 0.15,
+    "square": 0.15,
+    "flip": 0.15,
+    "deepfool": 50,
+    "cw": 50,
+    "ddn": 250,
+    "deepfool_ta": 50,
+    "cw_ta": 50,
+}
 
 
 def lenet(train: ImageSet, device: str) -> torch.nn.Module:
@@ -60,8 +75,10 @@ def lenet(train: ImageSet, device: str) -> torch.nn.Module:
 def agree(train: ImageSet, test: ImageSet, device: str, n: int) -> list[dict]:
     cpu_model = lenet(train, "cpu")
     gpu_model = copy.deepcopy(cpu_model).to(device)
-    quantizing = {where: bpda_pipeline(ReconstructionDefense(torch.nn.Identity(), 2), m)  # for the flip search
-                  for where, m in (("cpu", cpu_model), (device, gpu_model))}
+    quantizing = {
+        where: bpda_pipeline(ReconstructionDefense(torch.nn.Identity(), 2), m)  # for the flip search
+        for where, m in (("cpu", cpu_model), (device, gpu_model))
+    }
     x, y, rows = test.images[:n], test.labels[:n], []
     for name in (a for a in ATTACKS if not a.endswith("_ta")):  # the torchattacks oracles are CPU-bound
         times, sets = {}, {}
@@ -72,12 +89,19 @@ def agree(train: ImageSet, test: ImageSet, device: str, n: int) -> list[dict]:
             times[where] = time.perf_counter() - start
         scorer = quantizing["cpu"] if name == "flip" else cpu_model
         pred_cpu, pred_gpu = predict(scorer, sets["cpu"]), predict(scorer, sets[device])
-        rows.append({"attack": name, "strength": STRENGTH[name], "n": len(x),
-                     "acc_cpu": (pred_cpu == y).float().mean().item(),
-                     "acc_gpu": (pred_gpu == y).float().mean().item(),
-                     "same_prediction": (pred_cpu == pred_gpu).float().mean().item(),
-                     "max_pixel_diff": (sets["cpu"] - sets[device]).abs().max().item(),
-                     "s_cpu": times["cpu"], "s_gpu": times[device]})
+        rows.append(
+            {
+                "attack": name,
+                "strength": STRENGTH[name],
+                "n": len(x),
+                "acc_cpu": (pred_cpu == y).float().mean().item(),
+                "acc_gpu": (pred_gpu == y).float().mean().item(),
+                "same_prediction": (pred_cpu == pred_gpu).float().mean().item(),
+                "max_pixel_diff": (sets["cpu"] - sets[device]).abs().max().item(),
+                "s_cpu": times["cpu"],
+                "s_gpu": times[device],
+            }
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -96,11 +120,25 @@ def train_both(train: ImageSet, test: ImageSet, device: str) -> list[dict]:
 
 def smoke(root: str, out: Path) -> list[dict]:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "reconstruction_defense.precompute", "--profile", "smoke",
-                           "--device", "cuda", "--datasets", "mnist", "--data-root", root,
-                           "--workdir", str(out / "smoke_runs")], check=False)
-    return [{"what": "precompute smoke mnist", "returncode": done.returncode,
-             "seconds": time.perf_counter() - start}]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reconstruction_defense.cli.precompute",
+            "--profile",
+            "smoke",
+            "--device",
+            "cuda",
+            "--datasets",
+            "mnist",
+            "--data-root",
+            root,
+            "--workdir",
+            str(out / "smoke_runs"),
+        ],
+        check=False,
+    )
+    return [{"what": "precompute smoke mnist", "returncode": done.returncode, "seconds": time.perf_counter() - start}]
 
 
 def _sync() -> None:
@@ -127,21 +165,52 @@ def speed(device: str, n: int) -> list[dict]:
         cls = build_classifier(p.classifier.arch, info).to(device)
         res = Restorer(info.channels, p.restorer.n_blocks, p.restorer.n_feats, p.restorer.res_scale).to(device)
         pipe = bpda_pipeline(ReconstructionDefense(res, 2), cls).to(device)
-        f_cls, f_res = flops_per_image(build_classifier(p.classifier.arch, info), shape), \
-            flops_per_image(Restorer(info.channels, p.restorer.n_blocks, p.restorer.n_feats), shape)
-        x, y, bim = data.images[:n // 2], data.labels[:n // 2], AttackParams(bim_steps=10, batch_size=500)
-        jobs = [("train classifier (fit, bf16)", "bf16", f_cls,
-                 lambda: fit(cls, classifier_epoch(data, p.classifier.batch_size, 0), 1, 1e-3, {}), n),
-                ("train restorer (fit, bf16, 0.5 FGSM)", "bf16", f_res + 0.5 * f_cls,
-                 lambda: fit(res, restorer_epoch(data, cls, 2, 0.15, 0.5, p.restorer.batch_size, 0), 1, 1e-4, {}), n),
-                ("BIM-10 on the classifier (fp32)", "fp32", 10 * f_cls,
-                 lambda: run_attack("bim", cls, x, y, 0.15, bim), len(x)),
-                ("BIM-10 through BPDA pipeline (fp32)", "fp32", 10 * (f_cls + f_res),
-                 lambda: run_attack("bim", pipe, x, y, 0.15, bim), len(x))]
+        f_cls, f_res = (
+            flops_per_image(build_classifier(p.classifier.arch, info), shape),
+            flops_per_image(Restorer(info.channels, p.restorer.n_blocks, p.restorer.n_feats), shape),
+        )
+        x, y, bim = data.images[: n // 2], data.labels[: n // 2], AttackParams(bim_steps=10, batch_size=500)
+        jobs = [
+            (
+                "train classifier (fit, bf16)",
+                "bf16",
+                f_cls,
+                lambda: fit(cls, classifier_epoch(data, p.classifier.batch_size, 0), 1, 1e-3, {}),
+                n,
+            ),
+            (
+                "train restorer (fit, bf16, 0.5 FGSM)",
+                "bf16",
+                f_res + 0.5 * f_cls,
+                lambda: fit(res, restorer_epoch(data, cls, 2, 0.15, 0.5, p.restorer.batch_size, 0), 1, 1e-4, {}),
+                n,
+            ),
+            (
+                "BIM-10 on the classifier (fp32)",
+                "fp32",
+                10 * f_cls,
+                lambda: run_attack("bim", cls, x, y, 0.15, bim),
+                len(x),
+            ),
+            (
+                "BIM-10 through BPDA pipeline (fp32)",
+                "fp32",
+                10 * (f_cls + f_res),
+                lambda: run_attack("bim", pipe, x, y, 0.15, bim),
+                len(x),
+            ),
+        ]
         for what, precision, flops, run, count in jobs:
             rate = _rate(run, count)
-            rows.append({"dataset": info.display_name, "work": what, "precision": precision,
-                         "images_per_s": rate, "tflops": rate * flops / 1e12})
+            rows.append(
+                {
+                    "dataset": info.display_name,
+                    "work": what,
+                    "precision": precision,
+                    "images_per_s": rate,
+                    "tflops": rate * flops / 1e12,
+                }
+            )
             print(rows[-1], flush=True)
     return rows
 
@@ -159,8 +228,12 @@ def main() -> None:
     print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA", flush=True)
     train = load_dataset("mnist", "train", root=root, n=5000, seed=0, download=False)
     test = load_dataset("mnist", "test", root=root, download=False)
-    sections = {"agree": lambda: agree(train, test, args.device, args.n_agree), "train": lambda: train_both(train, test, args.device),
-                "smoke": lambda: smoke(root, args.out), "speed": lambda: speed(args.device, args.n_speed)}
+    sections = {
+        "agree": lambda: agree(train, test, args.device, args.n_agree),
+        "train": lambda: train_both(train, test, args.device),
+        "smoke": lambda: smoke(root, args.out),
+        "speed": lambda: speed(args.device, args.n_speed),
+    }
     for name in args.sections:
         try:
             pd.DataFrame(sections[name]()).to_csv(args.out / f"gpu_{name}.csv", index=False)

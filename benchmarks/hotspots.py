@@ -17,24 +17,27 @@ reference, and under each candidate setting:
 - half and twice the batch.
 
 Ratio = the candidate's seconds per 1,000 images over the reference's, median of ``--repeats``
-timed runs after one warm-up. Not a test: run by hand, paste the table into the README.
+timed runs after one warm-up. Not a test: run by hand, paste the table into the page named below.
+
+Backs: docs/profiles.md, "The building blocks, and which CPU settings make them cheaper".
 """
+
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import torch
+from pipeline import median_seconds  # benchmarks/ is on the path when run as a script
 from torch import Tensor, nn
 
-from pipeline import median_seconds  # benchmarks/ is on the path when run as a script
-from reconstruction_defense.adaptive import bpda_pipeline
-from reconstruction_defense.data import load_dataset
-from reconstruction_defense.defense import ReconstructionDefense
-from reconstruction_defense.models import Restorer, build_classifier
-from reconstruction_defense.profiles import get_profile, recipe_for
+from reconstruction_defense.config.profiles import get_profile, recipe_for
+from reconstruction_defense.data.datasets import load_dataset
+from reconstruction_defense.evaluation.adaptive import bpda_pipeline
+from reconstruction_defense.method import Restorer, build_classifier
+from reconstruction_defense.method.defense import ReconstructionDefense
 
 VARIANTS = ("default", "channels-last", "1 thread", "half the batch", "2x batch")
 BATCH_SCALE = {"half the batch": 0.5, "2x batch": 2.0}
@@ -48,6 +51,7 @@ def train_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
+
     return step
 
 
@@ -56,6 +60,7 @@ def input_gradient_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], 
         x_adv = x.clone().requires_grad_(True)
         loss = nn.functional.cross_entropy(model(x_adv), y)
         return torch.autograd.grad(loss, x_adv)[0]
+
     return step
 
 
@@ -72,14 +77,23 @@ def workloads(dataset: str) -> dict[str, tuple[Callable[[], nn.Module], int, Cal
         cfg = profile.restorer.for_dataset(dataset)
         restorer = Restorer(info.channels, cfg.n_blocks, cfg.n_feats, cfg.res_scale)
         return bpda_pipeline(ReconstructionDefense(restorer, recipe_for(dataset).k), classifier().eval())
-    return {"training step (classifier)": (lambda: classifier().train(), profile.classifier.batch_size, train_step),
-            "attack step, bare classifier": (lambda: classifier().eval(), REFERENCE_ATTACK_BATCH, input_gradient_step),
-            "attack step through BPDA pipeline": (lambda: pipeline().eval(), REFERENCE_ATTACK_BATCH,
-                                                  input_gradient_step)}
+
+    return {
+        "training step (classifier)": (lambda: classifier().train(), profile.classifier.batch_size, train_step),
+        "attack step, bare classifier": (lambda: classifier().eval(), REFERENCE_ATTACK_BATCH, input_gradient_step),
+        "attack step through BPDA pipeline": (lambda: pipeline().eval(), REFERENCE_ATTACK_BATCH, input_gradient_step),
+    }
 
 
-def time_variant(variant: str, factory: Callable[[], nn.Module], batch: int, make_step: Callable,
-                 images: Tensor, labels: Tensor, repeats: int) -> float:
+def time_variant(
+    variant: str,
+    factory: Callable[[], nn.Module],
+    batch: int,
+    make_step: Callable,
+    images: Tensor,
+    labels: Tensor,
+    repeats: int,
+) -> float:
     """Seconds per 1,000 images of one step kind under ``variant``."""
     threads = torch.get_num_threads()
     n = int(BATCH_SCALE.get(variant, 1) * batch)
@@ -105,11 +119,21 @@ def hotspots(repeats: int) -> list[dict]:
             for variant in VARIANTS:
                 seconds = time_variant(variant, factory, batch, make_step, test.images, test.labels, repeats)
                 reference = reference or seconds
-                rows.append({"dataset": test.info.display_name, "step": name, "variant": variant,
-                             "batch": int(BATCH_SCALE.get(variant, 1) * batch),
-                             "s_per_1000_images": seconds, "ratio": seconds / reference})
-                print(f"{test.info.display_name:>26} | {name:<34} | {variant:<14} | "
-                      f"{seconds:7.3f} s/1k | {seconds / reference:.2f}x", flush=True)
+                rows.append(
+                    {
+                        "dataset": test.info.display_name,
+                        "step": name,
+                        "variant": variant,
+                        "batch": int(BATCH_SCALE.get(variant, 1) * batch),
+                        "s_per_1000_images": seconds,
+                        "ratio": seconds / reference,
+                    }
+                )
+                print(
+                    f"{test.info.display_name:>26} | {name:<34} | {variant:<14} | "
+                    f"{seconds:7.3f} s/1k | {seconds / reference:.2f}x",
+                    flush=True,
+                )
     return rows
 
 

@@ -15,30 +15,33 @@
    scored without and with the defense; seconds per 1,000 images (at most 3
    repeats: the 10k point alone takes a minute).
 
-Median of ``--repeats`` timed runs. Not a test: run by hand, paste the table into the README.
+Median of ``--repeats`` timed runs. Not a test: run by hand, paste the table into the page named below.
+
+Backs: docs/profiles.md, "Where the time goes: defense overhead, the attack cache, scaling".
 """
+
 from __future__ import annotations
 
 import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import torch
 
-from reconstruction_defense.attacks import AttackParams
-from reconstruction_defense.baselines import ComDefend, FeatureSqueezing, JPEGCompression
-from reconstruction_defense.data import load_dataset
-from reconstruction_defense.defense import ReconstructionDefense
-from reconstruction_defense.evaluate import evaluate, predict
-from reconstruction_defense.models import Restorer, build_classifier
-from reconstruction_defense.profiles import get_profile, recipe_for
-from reconstruction_defense.quantize import Quantizer
+from reconstruction_defense.attacks.registry import AttackParams
+from reconstruction_defense.config.profiles import get_profile, recipe_for
+from reconstruction_defense.data.datasets import load_dataset
+from reconstruction_defense.evaluation.scoring import evaluate, predict
 from reconstruction_defense.experiments.comparison import comparison_levels
-from reconstruction_defense.zoo import trained_classifier
+from reconstruction_defense.method import Restorer, build_classifier
+from reconstruction_defense.method.baselines import ComDefend, FeatureSqueezing, JPEGCompression
+from reconstruction_defense.method.defense import ReconstructionDefense
+from reconstruction_defense.method.quantize import Quantizer
+from reconstruction_defense.training.zoo import trained_classifier
 
 
 def median_seconds(work: Callable[[], object], repeats: int) -> float:
@@ -59,16 +62,28 @@ def defense_overhead(repeats: int) -> list[dict]:
         torch.manual_seed(0)
         classifier = build_classifier(profile.classifier.arch, test.info).eval()
         cfg = profile.restorer.for_dataset(dataset)
-        defense = ReconstructionDefense(Restorer(test.info.channels, cfg.n_blocks, cfg.n_feats,
-                                                 cfg.res_scale), recipe_for(dataset).k).eval()
+        defense = ReconstructionDefense(
+            Restorer(test.info.channels, cfg.n_blocks, cfg.n_feats, cfg.res_scale), recipe_for(dataset).k
+        ).eval()
         bare = median_seconds(lambda: predict(classifier, test.images), repeats)
         with torch.inference_mode():
             restore = median_seconds(lambda: defense(test.images), repeats)
-        for what, seconds in (("classifier alone", bare), ("quantizer + restorer", restore),
-                              ("whole pipeline", bare + restore)):
-            rows.append({"benchmark": "defense overhead", "dataset": test.info.display_name,
-                         "variant": what, "n": len(test), "seconds": seconds,
-                         "ms_per_image": 1000 * seconds / len(test), "ratio": seconds / bare})
+        for what, seconds in (
+            ("classifier alone", bare),
+            ("quantizer + restorer", restore),
+            ("whole pipeline", bare + restore),
+        ):
+            rows.append(
+                {
+                    "benchmark": "defense overhead",
+                    "dataset": test.info.display_name,
+                    "variant": what,
+                    "n": len(test),
+                    "seconds": seconds,
+                    "ms_per_image": 1000 * seconds / len(test),
+                    "ratio": seconds / bare,
+                }
+            )
     return rows
 
 
@@ -79,10 +94,14 @@ def cache_benefit(repeats: int, workdir: Path) -> list[dict]:
     classifier = trained_classifier("lenet", train, profile, workdir)
     k = recipe_for("fashion_mnist").k
     torch.manual_seed(0)
-    defenses = {"none": None, f"quantize k={k}": Quantizer(k),
-                "ours": ReconstructionDefense(Restorer(1, 4, 32), k).eval(),
-                "Feature Squeezing": FeatureSqueezing(bits=2, window=2),
-                "ComDefend": ComDefend(1).eval(), "JPEG": JPEGCompression(75)}
+    defenses = {
+        "none": None,
+        f"quantize k={k}": Quantizer(k),
+        "ours": ReconstructionDefense(Restorer(1, 4, 32), k).eval(),
+        "Feature Squeezing": FeatureSqueezing(bits=2, window=2),
+        "ComDefend": ComDefend(1).eval(),
+        "JPEG": JPEGCompression(75),
+    }
     attacks = comparison_levels(profile, "fashion_mnist")[1]
     params = profile.attacks
 
@@ -90,6 +109,7 @@ def cache_benefit(repeats: int, workdir: Path) -> list[dict]:
         groups = [{n: d} for n, d in defenses.items()] if per_defense else [defenses]
         for group in groups:
             evaluate(classifier, test, attacks, group, params=params, cache_dir=cache, progress=False)
+
     reference = median_seconds(lambda: score(True, None), repeats)
     cold, warm = [], []
     for _ in range(repeats):
@@ -97,13 +117,22 @@ def cache_benefit(repeats: int, workdir: Path) -> list[dict]:
             cold.append(median_seconds(lambda: score(False, Path(cache)), 1))
             warm.append(median_seconds(lambda: score(False, Path(cache)), 1))
     rows = []
-    for what, seconds in (("each defense attacked anew", reference),
-                          ("one shared set, cold cache", statistics.median(cold)),
-                          ("one shared set, warm cache", statistics.median(warm))):
-        rows.append({"benchmark": f"Table 4 scoring, {len(defenses)} defenses",
-                     "dataset": test.info.display_name, "variant": what, "n": len(test),
-                     "seconds": seconds, "ms_per_image": 1000 * seconds / len(test),
-                     "ratio": seconds / reference})
+    for what, seconds in (
+        ("each defense attacked anew", reference),
+        ("one shared set, cold cache", statistics.median(cold)),
+        ("one shared set, warm cache", statistics.median(warm)),
+    ):
+        rows.append(
+            {
+                "benchmark": f"Table 4 scoring, {len(defenses)} defenses",
+                "dataset": test.info.display_name,
+                "variant": what,
+                "n": len(test),
+                "seconds": seconds,
+                "ms_per_image": 1000 * seconds / len(test),
+                "ratio": seconds / reference,
+            }
+        )
     return rows
 
 
@@ -115,13 +144,29 @@ def scaling(repeats: int) -> list[dict]:
     rows, first = [], None
     for n in (1000, 2000, 5000, 10000):
         test = load_dataset("mnist", "test", n=n, seed=0)
-        seconds = median_seconds(lambda: evaluate(
-            classifier, test, [("fgsm", 0.15), ("bim", 0.15)], {"none": None, "ours": defense},
-            params=AttackParams(), progress=False), min(repeats, 3))
+        seconds = median_seconds(
+            lambda: evaluate(
+                classifier,
+                test,
+                [("fgsm", 0.15), ("bim", 0.15)],
+                {"none": None, "ours": defense},
+                params=AttackParams(),
+                progress=False,
+            ),
+            min(repeats, 3),
+        )
         first = first or seconds / n
-        rows.append({"benchmark": "evaluation cost vs test images", "dataset": test.info.display_name,
-                     "variant": f"{n} images", "n": n, "seconds": seconds,
-                     "ms_per_image": 1000 * seconds / n, "ratio": (seconds / n) / first})
+        rows.append(
+            {
+                "benchmark": "evaluation cost vs test images",
+                "dataset": test.info.display_name,
+                "variant": f"{n} images",
+                "n": n,
+                "seconds": seconds,
+                "ms_per_image": 1000 * seconds / n,
+                "ratio": (seconds / n) / first,
+            }
+        )
     return rows
 
 

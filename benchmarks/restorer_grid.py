@@ -16,7 +16,10 @@ classifier, the paper's protocol), with 95 % Wilson intervals, and appends the r
 
 draws every dataset of the CSV (figures/restorer_grid.png) and prints each dataset's knee: the
 cheapest point (training seconds) whose defended BIM accuracy is within one point of the best.
+
+Backs: docs/method.md, "How much restorer" and figures/restorer_grid.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,22 +29,28 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from reconstruction_defense import figures, style
-from reconstruction_defense.data import load_dataset
-from reconstruction_defense.defense import ReconstructionDefense
-from reconstruction_defense.device import device_name
-from reconstruction_defense.evaluate import evaluate, psnr, transform
-from reconstruction_defense.models import Restorer
-from reconstruction_defense.profiles import get_profile, recipe_for
-from reconstruction_defense.train import fit, machine, restorer_epoch
-from reconstruction_defense.zoo import trained_classifier
+from reconstruction_defense.config.device import device_name
+from reconstruction_defense.config.profiles import get_profile, recipe_for
+from reconstruction_defense.data.datasets import load_dataset
+from reconstruction_defense.evaluation.scoring import evaluate, psnr, transform
+from reconstruction_defense.method import Restorer
+from reconstruction_defense.method.defense import ReconstructionDefense
+from reconstruction_defense.reporting import figures, style
+from reconstruction_defense.training.loops import fit, machine, restorer_epoch
+from reconstruction_defense.training.zoo import trained_classifier
 
 
 def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dataset", nargs="?")
-    ap.add_argument("--figure", type=Path, nargs="?", const=Path("figures/restorer_grid"), default=None,
-                    help="draw the CSV instead of training (default stem figures/restorer_grid)")
+    ap.add_argument(
+        "--figure",
+        type=Path,
+        nargs="?",
+        const=Path("figures/restorer_grid"),
+        default=None,
+        help="draw the CSV instead of training (default stem figures/restorer_grid)",
+    )
     ap.add_argument("--sizes", nargs="+", default=["2x16", "4x32", "8x64"], help="blocks x features")
     ap.add_argument("--images", nargs="+", type=int, default=[10_000, 60_000], help="training images")
     ap.add_argument("--epochs", type=int, default=6)
@@ -61,8 +70,9 @@ def grid_point(dataset: str, blocks: int, feats: int, n_images: int, args: argpa
     data = load_dataset(dataset, "train", root=args.data_root, n=min(n_images, len(train)), seed=profile.seed + 1)
     torch.manual_seed(profile.seed)
     restorer = Restorer(train.info.channels, blocks, feats, cfg.res_scale)
-    epoch_fn = restorer_epoch(data, classifier, recipe.k, recipe.max_eps, cfg.adv_fraction, cfg.batch_size,
-                              profile.seed)
+    epoch_fn = restorer_epoch(
+        data, classifier, recipe.k, recipe.max_eps, cfg.adv_fraction, cfg.batch_size, profile.seed
+    )
     config = {"blocks": blocks, "feats": feats, "images": len(data), "lr": cfg.lr, "seed": profile.seed}
     stem = args.workdir / "restorer_grid" / f"{dataset}-{blocks}x{feats}-{len(data)}"
     attacks = [("clean", 0), ("fgsm", recipe.table_eps), ("bim", recipe.table_eps)]
@@ -71,17 +81,46 @@ def grid_point(dataset: str, blocks: int, feats: int, n_images: int, args: argpa
         fit(restorer, epoch_fn, epoch, cfg.lr, config, stem, f"restorer {blocks}x{feats} on {len(data)}")
         seconds = time.perf_counter() - start
         defense = ReconstructionDefense(restorer, recipe.k).eval()
-        table = evaluate(classifier, test, attacks, {"defense": defense}, params=profile.attacks,
-                         cache_dir=args.workdir / "adversarial", seed=profile.seed, progress=False)
-        table = table.assign(blocks=blocks, feats=feats, parameters=sum(p.numel() for p in restorer.parameters()),
-                             train_images=len(data), epochs=epoch, epoch_seconds=round(seconds, 1),
-                             psnr_clean=round(psnr(transform(defense, test.images), test.images), 2),
-                             cpu_kernels=machine()["cpu_kernels"], device=device_name(profile.device),
-                             torch=torch.__version__)
+        table = evaluate(
+            classifier,
+            test,
+            attacks,
+            {"defense": defense},
+            params=profile.attacks,
+            cache_dir=args.workdir / "adversarial",
+            seed=profile.seed,
+            progress=False,
+        )
+        table = table.assign(
+            blocks=blocks,
+            feats=feats,
+            parameters=sum(p.numel() for p in restorer.parameters()),
+            train_images=len(data),
+            epochs=epoch,
+            epoch_seconds=round(seconds, 1),
+            psnr_clean=round(psnr(transform(defense, test.images), test.images), 2),
+            cpu_kernels=machine()["cpu_kernels"],
+            device=device_name(profile.device),
+            torch=torch.__version__,
+        )
         args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
-        print(table[["dataset", "attack", "blocks", "feats", "train_images", "epochs", "accuracy", "psnr_clean",
-                     "epoch_seconds"]].to_string(index=False, header=epoch == 1), flush=True)
+        print(
+            table[
+                [
+                    "dataset",
+                    "attack",
+                    "blocks",
+                    "feats",
+                    "train_images",
+                    "epochs",
+                    "accuracy",
+                    "psnr_clean",
+                    "epoch_seconds",
+                ]
+            ].to_string(index=False, header=epoch == 1),
+            flush=True,
+        )
 
 
 def knees(table: pd.DataFrame) -> pd.DataFrame:
@@ -90,8 +129,12 @@ def knees(table: pd.DataFrame) -> pd.DataFrame:
     bim = table[table.attack == "bim"].sort_values("epochs")
     bim = bim.assign(train_seconds=bim.groupby(["dataset", "blocks", "feats", "train_images"]).epoch_seconds.cumsum())
     best = bim.groupby("dataset").accuracy.transform("max")
-    return (bim[bim.accuracy >= best - 0.01].sort_values("train_seconds").groupby("dataset").head(1)
-            [["dataset", "blocks", "feats", "train_images", "epochs", "accuracy", "psnr_clean", "train_seconds"]])
+    return (
+        bim[bim.accuracy >= best - 0.01]
+        .sort_values("train_seconds")
+        .groupby("dataset")
+        .head(1)[["dataset", "blocks", "feats", "train_images", "epochs", "accuracy", "psnr_clean", "train_seconds"]]
+    )
 
 
 def main() -> None:

@@ -8,7 +8,10 @@ Each run appends one row to ``--out`` (results/standins.csv): the recipe, the cl
 with its 95 % Wilson interval, the per-epoch training loss and accuracy, seconds and the CPU's
 kernels. The trained model lands in the run cache (``--workdir``), under the same key the
 ``cpu`` profile gives it once the profile adopts the recipe. Not a test: run by hand.
+
+Backs: docs/method.md, the two stand-in tables of "The stand-ins of the cpu profile".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,12 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from reconstruction_defense.data import load_dataset
-from reconstruction_defense.evaluate import predict, wilson_interval
-from reconstruction_defense.profiles import get_profile
-from reconstruction_defense.recipe import augmentation_for
-from reconstruction_defense.train import machine
-from reconstruction_defense.zoo import trained_classifier
+from reconstruction_defense.config.profiles import get_profile
+from reconstruction_defense.data.datasets import load_dataset
+from reconstruction_defense.evaluation.scoring import predict, wilson_interval
+from reconstruction_defense.training.loops import machine
+from reconstruction_defense.training.recipe import augmentation_for
+from reconstruction_defense.training.zoo import trained_classifier
 
 
 def parse() -> argparse.Namespace:
@@ -34,8 +37,12 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
-    ap.add_argument("--no-augment", dest="augment", action="store_false",
-                    help="no shifts or flips (recipe.augmentation_for gives them per dataset)")
+    ap.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="no shifts or flips (recipe.augmentation_for gives them per dataset)",
+    )
     ap.add_argument("--n-train", type=int, default=None, help="default: the whole training split")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-root", default=None)
@@ -46,9 +53,17 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     args = parse()
-    recipe = {"arch": args.arch, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
-              "optimizer": "sgd", "schedule": "one_cycle", "weight_decay": args.weight_decay,
-              "label_smoothing": args.label_smoothing, "augment": args.augment}
+    recipe = {
+        "arch": args.arch,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "optimizer": "sgd",
+        "schedule": "one_cycle",
+        "weight_decay": args.weight_decay,
+        "label_smoothing": args.label_smoothing,
+        "augment": args.augment,
+    }
     overrides = {**recipe, "dataset_epochs": ()}  # --epochs, whatever the profile gives this dataset
     profile = get_profile("cpu", seed=args.seed, classifier=overrides)
     train = load_dataset(args.dataset, "train", root=args.data_root, n=args.n_train, seed=args.seed)
@@ -60,10 +75,21 @@ def main() -> None:
     lo, hi = wilson_interval(correct, len(test))
     max_shift, flip = augmentation_for(args.dataset, min(train.info.size)) if args.augment else (0, False)
     recipe.pop("augment")  # the CSV holds what it gave: max_shift and flip
-    row = {"dataset": test.info.display_name, **recipe, "max_shift": max_shift, "flip": flip,
-           "n_train": len(train), "seed": args.seed,
-           "n_test": len(test), "accuracy": correct / len(test), "ci_low": lo, "ci_high": hi,
-           "train_seconds": round(seconds), "history": model.history, "cpu_kernels": machine()["cpu_kernels"]}
+    row = {
+        "dataset": test.info.display_name,
+        **recipe,
+        "max_shift": max_shift,
+        "flip": flip,
+        "n_train": len(train),
+        "seed": args.seed,
+        "n_test": len(test),
+        "accuracy": correct / len(test),
+        "ci_low": lo,
+        "ci_high": hi,
+        "train_seconds": round(seconds),
+        "history": model.history,
+        "cpu_kernels": machine()["cpu_kernels"],
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame([row])
     table.to_csv(args.out, mode="a", header=not args.out.exists(), index=False)

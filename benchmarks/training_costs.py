@@ -10,7 +10,10 @@ the whole training split: the step's cost does not depend on the weights' values
 classifier of Tables 1-3 with the fast recipe; the main classifier adversarially trained with
 FGSM and with BIM (Table 4, notebook 07); the restorer at the profile's size (its FGSM half
 batch included). Not a test: run by hand on a quiet machine.
+
+Backs: docs/method.md, "What a cold cpu rerun would cost with these models".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,12 +23,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from reconstruction_defense.data import load_dataset
+from reconstruction_defense.config.profiles import get_profile, recipe_for
+from reconstruction_defense.data.datasets import load_dataset
 from reconstruction_defense.experiments.transfer import transfer_archs
-from reconstruction_defense.models import Restorer, build_classifier
-from reconstruction_defense.profiles import get_profile, recipe_for
-from reconstruction_defense.recipe import make_optimizer
-from reconstruction_defense.train import classifier_epoch, machine, restorer_epoch
+from reconstruction_defense.method import Restorer, build_classifier
+from reconstruction_defense.training.loops import classifier_epoch, machine, restorer_epoch
+from reconstruction_defense.training.recipe import make_optimizer
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
 
@@ -48,8 +51,10 @@ def rows_for(dataset: str, steps: int, data_root: str | None) -> list[dict]:
     def classifier_row(arch: str, adversarial: tuple[str, float] | None) -> dict:
         torch.manual_seed(0)
         model = build_classifier(arch, full.info)
+
         def epoch_fn_for(n: int):
             return classifier_epoch(full.head(n), cfg.batch_size, 0, adversarial, profile.attacks)
+
         s = seconds_per_epoch(model, epoch_fn_for, len(full), cfg.batch_size, steps)
         return {"model": arch, "training": f"adversarial {adversarial[0]}" if adversarial else "clean", "epoch_s": s}
 
@@ -61,15 +66,26 @@ def rows_for(dataset: str, steps: int, data_root: str | None) -> list[dict]:
     classifier = build_classifier(cfg.arch, full.info).eval()
     rc = profile.restorer.for_dataset(dataset)
     restorer = Restorer(full.info.channels, rc.n_blocks, rc.n_feats)
+
     def restorer_fn_for(n: int):
         return restorer_epoch(full.head(n), classifier, recipe.k, recipe.max_eps, rc.adv_fraction, rc.batch_size, 0)
+
     s = seconds_per_epoch(restorer, restorer_fn_for, len(full), rc.batch_size, steps)
-    rows.append({"model": f"restorer {rc.n_blocks}x{rc.n_feats}",
-                 "training": "paper's recipe (FGSM half batch)", "epoch_s": s})
+    rows.append(
+        {"model": f"restorer {rc.n_blocks}x{rc.n_feats}", "training": "paper's recipe (FGSM half batch)", "epoch_s": s}
+    )
     reference = rows[0]["epoch_s"]
-    return [{"dataset": full.info.display_name, **r, "epoch_s": round(r["epoch_s"], 1),
-             "ratio_to_main_clean": round(r["epoch_s"] / reference, 2), "train_images": len(full),
-             "cpu_kernels": machine()["cpu_kernels"]} for r in rows]
+    return [
+        {
+            "dataset": full.info.display_name,
+            **r,
+            "epoch_s": round(r["epoch_s"], 1),
+            "ratio_to_main_clean": round(r["epoch_s"] / reference, 2),
+            "train_images": len(full),
+            "cpu_kernels": machine()["cpu_kernels"],
+        }
+        for r in rows
+    ]
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The study's website in one command: README + the executed notebooks -> _site/index.html.
+# The study's website in one command: README, the docs pages and the executed notebooks -> _site/index.html.
 # Nothing is re-executed; any Sphinx warning fails the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."

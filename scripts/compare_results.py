@@ -8,6 +8,7 @@ their display names (``"C&W-L2"``, ``"APGD-CE (cascade)"``) and the other by the
 ``"apgd_ce (cascade)"``): tables have held keys since that change. The wall-time
 table (``rerun_times.csv``) is left out: it differs on every run. Exits 1 if any table differs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reconstruction_defense.attacks import ATTACKS
+from reconstruction_defense.attacks.registry import ATTACKS
 
 SKIPPED = {"rerun_times.csv"}
 # longest display name first, so "C&W-L2 (torchattacks)" is not read as "C&W-L2" + a suffix
@@ -30,7 +31,7 @@ def to_key(label: object) -> object:
         return label
     for display, key in BY_DISPLAY:
         if label == display or label.startswith(display + " "):
-            return key + label[len(display):]
+            return key + label[len(display) :]
     return label
 
 
@@ -75,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
-    parser.add_argument("--attack-keys", action="store_true",
-                        help="treat attack display names and keys as the same label")
+    parser.add_argument(
+        "--attack-keys", action="store_true", help="treat attack display names and keys as the same label"
+    )
     args = parser.parse_args(argv)
     verdicts = compare(args.before, args.after, args.attack_keys)
     for name, verdict in verdicts:

@@ -16,14 +16,14 @@ fi
 profile=$1 dataset=$2 a=$3 b=$4
 shift 4
 for w in "$a" "$b"; do
-  python -m reconstruction_defense.run --profile "$profile" --dataset "$dataset" --workdir "$w" --results "$w/table" \
+  python -m reconstruction_defense.cli.run --profile "$profile" --dataset "$dataset" --workdir "$w" --results "$w/table" \
     --set "$@"
 done
 python - "$a" "$b" <<'EOF'
 import json, sys
 from pathlib import Path
 
-from reconstruction_defense.train import machine
+from reconstruction_defense.training.loops import machine
 
 print("trained with", machine())
 

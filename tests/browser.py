@@ -4,6 +4,7 @@
 Run as a script it regenerates the README's screenshot of the explorer:
 ``python tests/browser.py figures/explorer_browser.png``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,17 +15,25 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # offline machine: without the networking flags Chromium retries Google's hosts at every start
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 REPO = Path(__file__).resolve().parents[1]
 EXPLORER = REPO / "notebooks" / "explorer.ipynb"
 RENDER_TIMEOUT_MS = 240_000  # a fresh machine trains the smoke models on the spot (about a minute)
@@ -54,8 +63,17 @@ def jupyterlab(root: Path, log: Path) -> Iterator[str]:
     """JupyterLab serving ``root`` on a loopback port with a random token; yields the URL of its
     tree (``.../lab/tree``) and the token query, stops the server and its kernels after."""
     port, token = _free_port(), secrets.token_hex(16)
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-               f"--port={port}", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root}",
+    ]
     with open(log, "w") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -107,8 +125,10 @@ class Explorer:
         return self.panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
 
     def shown(self) -> Shown:
-        return Shown(self.output.locator("img").get_attribute("src") or "",
-                     self.output.locator(".jp-RenderedText").last.inner_text())
+        return Shown(
+            self.output.locator("img").get_attribute("src") or "",
+            self.output.locator(".jp-RenderedText").last.inner_text(),
+        )
 
     def labels(self) -> list[str]:
         return self.output.locator(".widget-label").all_inner_texts()
@@ -158,6 +178,7 @@ def explorer_copy(folder: Path, replace: tuple[str, str] | None = None) -> str:
 def screenshot_explorer(target: Path) -> None:
     """Open the explorer, move k and ε, save the screenshot at ``target``."""
     import tempfile
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         with jupyterlab(folder, folder / "lab.log") as (tree, token), chromium_page() as page:
@@ -171,7 +192,8 @@ def images_on_page(page: Page, url: str) -> list[dict]:
     it (a missing or corrupt file has natural width 0)."""
     page.goto(url, wait_until="load")
     return page.eval_on_selector_all(
-        "img", "imgs => imgs.map(i => ({src: i.getAttribute('src'), loaded: i.complete && i.naturalWidth > 0}))")
+        "img", "imgs => imgs.map(i => ({src: i.getAttribute('src'), loaded: i.complete && i.naturalWidth > 0}))"
+    )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """Shared fixtures: real MNIST at small scale, a LeNet trained on it and the paper's defense for
 it, each built once per session."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from reconstruction_defense.data import load_dataset
-from reconstruction_defense.defense import ReconstructionDefense
-from reconstruction_defense.models import Restorer, build_classifier
-from reconstruction_defense.train import classifier_epoch, fit, restorer_epoch
+from reconstruction_defense.data.datasets import load_dataset
+from reconstruction_defense.method import Restorer, build_classifier
+from reconstruction_defense.method.defense import ReconstructionDefense
+from reconstruction_defense.training.loops import classifier_epoch, fit, restorer_epoch
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +36,9 @@ def defense(lenet, mnist_train):
     """k = 2 + a 2-block restorer trained 2 epochs on 4,000 real MNIST images (the paper's recipe)."""
     torch.manual_seed(0)
     restorer = Restorer(1, n_blocks=2, n_feats=16)
-    data = type(mnist_train)(mnist_train.images[:4000], mnist_train.labels[:4000], mnist_train.info,
-                             mnist_train.indices[:4000])
+    data = type(mnist_train)(
+        mnist_train.images[:4000], mnist_train.labels[:4000], mnist_train.info, mnist_train.indices[:4000]
+    )
     history = fit(restorer, restorer_epoch(data, lenet, 2, 0.3, 0.5, 64, 0), 2, 1e-3, {})
     assert history[1]["mse"] < history[0]["mse"]  # it learns
     return ReconstructionDefense(restorer, k=2).eval()

@@ -2,14 +2,19 @@
 SPY_PLANT breaks the distributed path on purpose: ``writer``, every rank writes; ``model``, ranks
 keep their own BatchNorm statistics and gradients are not averaged (no DDP). (Both at once would
 let two ranks write different checkpoints to the same file.)"""
+
 import importlib
 import os
 import sys
 from pathlib import Path
 
-from reconstruction_defense import checkpoints, distributed, outputs, precompute
+from reconstruction_defense.cli import precompute
+from reconstruction_defense.config import distributed
+from reconstruction_defense.data import checkpoints, outputs
 
-evaluate = importlib.import_module("reconstruction_defense.evaluate")  # the package exports a function of that name
+evaluate = importlib.import_module(
+    "reconstruction_defense.evaluation.scoring"
+)  # the package exports a function of that name
 
 
 def main() -> int:
@@ -20,6 +25,7 @@ def main() -> int:
         with open(log, "a") as f:
             f.write(f"{Path(path).resolve()}\n")
         real_write(path, data)
+
     checkpoints.atomic_write = evaluate.atomic_write = logged_write
     plant = os.environ.get("SPY_PLANT")
     if plant == "writer":

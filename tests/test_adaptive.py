@@ -1,16 +1,23 @@
 """Adaptive evaluation on real MNIST: BPDA computes the deployed function yet passes gradients,
 attacks that do not know the defense are masked by it, and the sanity checks can fail."""
+
 import pandas as pd
 import pytest
 import torch
 
-from reconstruction_defense.adaptive import adaptive_survivors, adaptive_table, bpda_pipeline, sanity_checks, verdict
-from reconstruction_defense.adaptive_l2 import L2_ATTACKS, l2_table
-from reconstruction_defense.attacks import AttackParams, run_attack
-from reconstruction_defense.defense import Defended
-from reconstruction_defense.evaluate import predict
-from reconstruction_defense.models import build_classifier
-from reconstruction_defense.report_sections import adaptive_section, l2_section, sanity_section
+from reconstruction_defense.attacks.registry import AttackParams, run_attack
+from reconstruction_defense.evaluation.adaptive import (
+    adaptive_survivors,
+    adaptive_table,
+    bpda_pipeline,
+    sanity_checks,
+    verdict,
+)
+from reconstruction_defense.evaluation.adaptive_l2 import L2_ATTACKS, l2_table
+from reconstruction_defense.evaluation.scoring import predict
+from reconstruction_defense.method import build_classifier
+from reconstruction_defense.method.defense import Defended
+from reconstruction_defense.reporting.sections import adaptive_section, l2_section, sanity_section
 
 FAST = AttackParams(pgd_steps=10, apgd_steps=10, square_queries=100)
 
@@ -61,8 +68,11 @@ def test_adaptive_table_verdict_and_checks_on_real_attacks(lenet, defense, mnist
     rows.to_csv(tmp_path / "adaptive_verdict.csv", index=False)
     checks.assign(dataset="MNIST").to_csv(tmp_path / "adaptive_sanity_checks.csv", index=False)
     lines = adaptive_section(tmp_path).splitlines()  # the README's table, from the CSV
-    assert lines[0] == ("| dataset | model | budget | n | no defense | defense, paper's protocol | "
-                        "defense, adaptive attacks |") and len(lines) == 4
+    assert (
+        lines[0]
+        == ("| dataset | model | budget | n | no defense | defense, paper's protocol | defense, adaptive attacks |")
+        and len(lines) == 4
+    )
     assert lines[2].startswith("| MNIST | LeNet | paper's eps 0.15 | 100 | ")
     assert len(sanity_section(tmp_path).splitlines()) == 2 + len(checks)
     _check_json_entries(table, lenet, defense, tmp_path)
@@ -75,7 +85,8 @@ def _check_json_entries(table, lenet, defense, tmp_path):
 
     import jsonschema
 
-    from reconstruction_defense.results_json import result_entries, write_entries
+    from reconstruction_defense.reporting.results_json import result_entries, write_entries
+
     schema = json.loads((Path(__file__).parent.parent / "schema" / "result.schema.json").read_text())
     entries = result_entries(table, "smoke", FAST, {"classifier": lenet, "restorer": defense.restorer}, "k = 2")
     paths = write_entries(entries, tmp_path / "json")
@@ -94,6 +105,7 @@ def test_every_committed_json_result_validates_against_the_schema():
     from pathlib import Path
 
     import jsonschema
+
     root = Path(__file__).parent.parent
     schema = json.loads((root / "schema" / "result.schema.json").read_text())
     for path in sorted((root / "results" / "json").glob("*.json")):
@@ -101,14 +113,32 @@ def test_every_committed_json_result_validates_against_the_schema():
 
 
 def _table(square: float, doubled: float = 0.69) -> pd.DataFrame:
-    rows = [("undefended", a, 0.3, v) for a, v in [("fgsm", 0.2), ("pgd", 0.0), ("apgd_ce (cascade)", 0.0),
-                                                   ("apgd_dlr (cascade)", 0.0), ("pgd x2 (cascade)", 0.0),
-                                                   ("square (cascade)", 0.0), ("worst case", 0.0)]]
-    rows += [("adaptive", a, 0.3, v) for a, v in [("fgsm", 0.8), ("pgd", 0.7), ("transfer from bare classifier", 0.7),
-                                                  ("apgd_ce (cascade)", 0.7), ("apgd_dlr (cascade)", 0.69),
-                                                  ("transfer from surrogate (cascade)", 0.69),
-                                                  ("pgd x2 (cascade)", doubled),
-                                                  ("square (cascade)", square), ("worst case", square)]]
+    rows = [
+        ("undefended", a, 0.3, v)
+        for a, v in [
+            ("fgsm", 0.2),
+            ("pgd", 0.0),
+            ("apgd_ce (cascade)", 0.0),
+            ("apgd_dlr (cascade)", 0.0),
+            ("pgd x2 (cascade)", 0.0),
+            ("square (cascade)", 0.0),
+            ("worst case", 0.0),
+        ]
+    ]
+    rows += [
+        ("adaptive", a, 0.3, v)
+        for a, v in [
+            ("fgsm", 0.8),
+            ("pgd", 0.7),
+            ("transfer from bare classifier", 0.7),
+            ("apgd_ce (cascade)", 0.7),
+            ("apgd_dlr (cascade)", 0.69),
+            ("transfer from surrogate (cascade)", 0.69),
+            ("pgd x2 (cascade)", doubled),
+            ("square (cascade)", square),
+            ("worst case", square),
+        ]
+    ]
     return pd.DataFrame(rows, columns=["threat", "attack", "eps", "accuracy"]).assign(n=1000)
 
 
@@ -141,8 +171,16 @@ def test_adaptive_attacks_keep_the_common_contract(lenet, mnist_test, name):
 
 
 def test_l2_table_reads_accuracy_off_the_minimal_perturbations(lenet, defense, mnist_test, tmp_path):
-    table = l2_table(lenet, defense, mnist_test.head(60), 50, (0.5, 2.0, 3.0), AttackParams(cw_search_steps=3),
-                     tmp_path, model_name="LeNet")
+    table = l2_table(
+        lenet,
+        defense,
+        mnist_test.head(60),
+        50,
+        (0.5, 2.0, 3.0),
+        AttackParams(cw_search_steps=3),
+        tmp_path,
+        model_name="LeNet",
+    )
     assert set(table.threat) == {"undefended", "paper", "adaptive"} and len(table) == 3 * 4 * 3
     assert set(table.attack) == {*L2_ATTACKS, "worst case"}
     every = table.set_index(["threat", "attack", "l2"]).accuracy
@@ -184,8 +222,9 @@ class _ZeroGradient(torch.nn.Module):
 
 
 def test_everything_reachable_eps_follows_the_quantizers_rounding():
-    from reconstruction_defense.checks import everything_reachable_eps
-    from reconstruction_defense.quantize import quantize
+    from reconstruction_defense.evaluation.checks import everything_reachable_eps
+    from reconstruction_defense.method.quantize import quantize
+
     for k in (2, 4, 8):
         eps = everything_reachable_eps(k)
         ends = torch.tensor([0.0, 1.0])
@@ -195,7 +234,8 @@ def test_everything_reachable_eps_follows_the_quantizers_rounding():
 
 
 def test_reaches_zero_passes_for_bpda_and_fails_on_a_masked_gradient(lenet, defense, mnist_test, tmp_path):
-    from reconstruction_defense.checks import reaches_zero
+    from reconstruction_defense.evaluation.checks import reaches_zero
+
     test, params = mnist_test.head(100), AttackParams(pgd_steps=10)
     honest = reaches_zero(bpda_pipeline(defense, lenet), test, 2, params, tmp_path)
     # the same cache folder: a wrapper with the same weights must not be served the honest set
@@ -204,7 +244,8 @@ def test_reaches_zero_passes_for_bpda_and_fails_on_a_masked_gradient(lenet, defe
 
 
 def test_square_alone_passes_for_bpda_and_fails_on_a_masked_gradient(lenet, defense, mnist_test, tmp_path):
-    from reconstruction_defense.checks import square_finds_nothing_new
+    from reconstruction_defense.evaluation.checks import square_finds_nothing_new
+
     test, params = mnist_test.head(60), AttackParams(pgd_steps=10, apgd_steps=10, square_queries=1000)
     honest = square_finds_nothing_new(defense, lenet, test, 0.3, params, tmp_path)
     masked = square_finds_nothing_new(defense, _ZeroGradient(lenet), test, 0.3, params, tmp_path)

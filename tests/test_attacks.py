@@ -1,11 +1,13 @@
 """Our attacks against torchattacks as an oracle, on the same real batch and trained LeNet."""
+
 import copy
 
 import pytest
 import torch
 
-from reconstruction_defense.attacks import ATTACKS, AttackParams, run_attack
-from reconstruction_defense.evaluate import model_digest, predict
+from reconstruction_defense.attacks.registry import ATTACKS, AttackParams, run_attack
+from reconstruction_defense.data.checkpoints import model_digest
+from reconstruction_defense.evaluation.scoring import predict
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +86,18 @@ def test_bim_is_stronger_than_fgsm(lenet, mnist_test):
     assert acc["bim"] < acc["fgsm"]
 
 
-@pytest.mark.parametrize("name,strength,match", [
-    ("fgsm", 1.5, r"eps must lie in \[0, 1\]"), ("bim", -0.1, r"eps must lie in \[0, 1\]"),
-    ("deepfool", 0, "integer >= 1"), ("cw", 2.5, "integer >= 1"),
-    ("pgd", 1.5, r"eps must lie in \[0, 1\]"), ("square", -0.1, r"eps must lie in \[0, 1\]"),
-    ("madry", 0.1, "unknown attack .madry.; valid: fgsm, bim, deepfool, cw, pgd"),
-])
+@pytest.mark.parametrize(
+    "name,strength,match",
+    [
+        ("fgsm", 1.5, r"eps must lie in \[0, 1\]"),
+        ("bim", -0.1, r"eps must lie in \[0, 1\]"),
+        ("deepfool", 0, "integer >= 1"),
+        ("cw", 2.5, "integer >= 1"),
+        ("pgd", 1.5, r"eps must lie in \[0, 1\]"),
+        ("square", -0.1, r"eps must lie in \[0, 1\]"),
+        ("madry", 0.1, "unknown attack .madry.; valid: fgsm, bim, deepfool, cw, pgd"),
+    ],
+)
 def test_bad_strength_or_name(lenet, batch, name, strength, match):
     with pytest.raises(ValueError, match=match):
         run_attack(name, lenet, *batch, strength)
@@ -118,9 +126,10 @@ def test_deepfool_candidate_classes(lenet, batch):
 @pytest.fixture(scope="module")
 def cifar_lenet():
     """A LeNet trained 2 epochs on 5,000 real CIFAR-10 (JPEG copy) images, and 100 test images."""
-    from reconstruction_defense.data import load_dataset
-    from reconstruction_defense.models import build_classifier
-    from reconstruction_defense.train import classifier_epoch, fit
+    from reconstruction_defense.data.datasets import load_dataset
+    from reconstruction_defense.method import build_classifier
+    from reconstruction_defense.training.loops import classifier_epoch, fit
+
     train = load_dataset("cifar10", "train", n=5000, seed=0)
     torch.manual_seed(0)
     model = build_classifier("lenet", train.info)
@@ -131,8 +140,9 @@ def cifar_lenet():
 @pytest.mark.convergence
 def test_cw_converges_to_no_more_than_deepfools_perturbation(lenet, mnist_test, cifar_lenet, monkeypatch):
     """benchmarks/cw_convergence.py checks the same on three seeds per dataset, ratio <= 1."""
-    from reconstruction_defense import minimal_attacks
-    from reconstruction_defense.checks import l2_convergence
+    from reconstruction_defense.attacks import minimal as minimal_attacks
+    from reconstruction_defense.evaluation.checks import l2_convergence
+
     params = AttackParams()  # the cpu profile's budgets: 5 search steps of 50 iterations
     for model, test in ((lenet, mnist_test.head(100)), cifar_lenet):
         check = l2_convergence(model, test, params, cw_steps=50, deepfool_steps=50)
@@ -149,8 +159,9 @@ def test_cw_converges_to_no_more_than_deepfools_perturbation(lenet, mnist_test, 
 
 @pytest.mark.convergence
 def test_ddn_is_a_converged_second_minimal_norm_attack(lenet, mnist_test, cifar_lenet, monkeypatch):
-    from reconstruction_defense import minimal_attacks
-    from reconstruction_defense.checks import minimal_l2
+    from reconstruction_defense.attacks import minimal as minimal_attacks
+    from reconstruction_defense.evaluation.checks import minimal_l2
+
     for model, test in ((lenet, mnist_test.head(100)), cifar_lenet):
         _, df_success, df_median = minimal_l2(model, test, "deepfool", 50, AttackParams())
         _, success, median = minimal_l2(model, test, "ddn", 100, AttackParams())
@@ -161,7 +172,8 @@ def test_ddn_is_a_converged_second_minimal_norm_attack(lenet, mnist_test, cifar_
 
 
 def test_the_progress_bar_inside_an_attack_counts_its_passes_and_changes_nothing(lenet, batch, monkeypatch):
-    from reconstruction_defense import progress
+    from reconstruction_defense.config import progress
+
     closed = []
 
     class Spy(progress.tqdm):
@@ -173,6 +185,7 @@ def test_the_progress_bar_inside_an_attack_counts_its_passes_and_changes_nothing
                 self.seen = True
                 closed.append((getattr(self, "desc", ""), self.n, self.total))
             super().close()
+
     monkeypatch.setattr(progress, "tqdm", Spy)
     x, y = batch[0][:16], batch[1][:16]
     params = AttackParams(bim_steps=4, cw_search_steps=2, batch_size=8)
@@ -195,14 +208,17 @@ def test_every_progress_bar_obeys_tqdm_disable_which_nbval_kernels_need(lenet, m
     cell's messages only when the cell ends, and a kernel drops those beyond about 1,000, the
     final "idle" among them (CI failed on notebook 06 so). A bar that passes ``disable=False``
     itself overrides the variable."""
-    from reconstruction_defense import progress, train
-    from reconstruction_defense.evaluate import evaluate
+    from reconstruction_defense.config import progress
+    from reconstruction_defense.evaluation.scoring import evaluate
+    from reconstruction_defense.training import loops as train
+
     made = []
 
     class Spy(progress.tqdm):
         def __init__(self, *args, **options):
             super().__init__(*args, **options)
             made.append(self.disable)  # closing a bar disables it
+
     monkeypatch.setattr(progress, "tqdm", Spy)
     monkeypatch.setattr(progress, "BAR_DELAY_S", 0.0)
     test = mnist_test.head(16)
@@ -217,8 +233,9 @@ def test_every_progress_bar_obeys_tqdm_disable_which_nbval_kernels_need(lenet, m
 
 
 def test_deepfool_iterates_of_one_run_equal_separate_runs_bit_for_bit(lenet, batch, monkeypatch):
-    from reconstruction_defense import minimal_attacks
-    from reconstruction_defense.attacks import run_attack_iterates
+    from reconstruction_defense.attacks import minimal as minimal_attacks
+    from reconstruction_defense.attacks.registry import run_attack_iterates
+
     x, y = batch
     params = AttackParams(batch_size=40)  # three batches, the last one short
     counts = [1, 2, 5, 50]
@@ -228,6 +245,7 @@ def test_deepfool_iterates_of_one_run_equal_separate_runs_bit_for_bit(lenet, bat
     assert not torch.equal(recorded[0], recorded[-1])  # the counts differ, so the test can tell them apart
     with pytest.raises(ValueError, match="cannot record its iterates; attacks that can: deepfool"):
         run_attack_iterates("cw", lenet, x, y, counts, params)
+
     # planted: iterates recorded without a copy alias the final one
     def aliased(model, x, y, counts, p):
         recorded = {}
@@ -236,7 +254,9 @@ def test_deepfool_iterates_of_one_run_equal_separate_runs_bit_for_bit(lenet, bat
             if step >= max(counts):
                 break
         return [minimal_attacks._originals_where_failed(model, x, y, recorded.get(c, adv)) for c in counts]
-    from reconstruction_defense import attacks
+
+    from reconstruction_defense.attacks import registry as attacks
+
     monkeypatch.setitem(attacks.ITERATES, "deepfool", aliased)
     planted = run_attack_iterates("deepfool", lenet, x, y, counts, params)
     assert not all(torch.equal(a, b) for a, b in zip(separate, planted))

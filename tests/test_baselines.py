@@ -1,6 +1,7 @@
 """Table 4's baselines on real images: IBM ART as the oracle for the squeezers and JPEG,
 ComDefend trained briefly on real MNIST, PixelDefend's PixelCNN on real Fashion-MNIST, and
 every bad parameter."""
+
 import math
 
 import numpy as np
@@ -9,12 +10,19 @@ import torch
 from art.defences.preprocessor import FeatureSqueezing as ArtSqueezing
 from art.defences.preprocessor import JpegCompression, SpatialSmoothing
 
-from reconstruction_defense.attacks import run_attack
-from reconstruction_defense.baselines import (ComDefend, FeatureSqueezing, JPEGCompression, PixelCNN,
-                                              PixelDefend, SqueezeDetector, median_smooth)
-from reconstruction_defense.data import load_dataset
-from reconstruction_defense.evaluate import predict, psnr
-from reconstruction_defense.train import comdefend_epoch, fit, pixelcnn_epoch
+from reconstruction_defense.attacks.registry import run_attack
+from reconstruction_defense.data.datasets import load_dataset
+from reconstruction_defense.evaluation.scoring import predict, psnr
+from reconstruction_defense.method.baselines import (
+    ComDefend,
+    FeatureSqueezing,
+    JPEGCompression,
+    PixelCNN,
+    PixelDefend,
+    SqueezeDetector,
+    median_smooth,
+)
+from reconstruction_defense.training.loops import comdefend_epoch, fit, pixelcnn_epoch
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +67,20 @@ def test_squeezers_keep_shape_range_and_bit_depth_is_idempotent(mnist_test, cifa
     assert 0 < (jpeg - cifar_batch).abs().mean() < 0.1  # it changes the image, not beyond recognition
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: JPEGCompression(0), "1 to 100"), (lambda: JPEGCompression(101), "1 to 100"),
-    (lambda: JPEGCompression(75.0), "1 to 100"), (lambda: FeatureSqueezing(1, 0), ">= 1"),
-    (lambda: FeatureSqueezing(0, 2), "1 to 8"), (lambda: FeatureSqueezing(9, 2), "1 to 8"),
-    (lambda: ComDefend(1, noise_std=-1.0), ">= 0"),
-    (lambda: PixelDefend(PixelCNN(1), eps_defend=-0.1), r"\[0, 1\]"),
-    (lambda: PixelDefend(PixelCNN(1), eps_defend=32), r"\[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: JPEGCompression(0), "1 to 100"),
+        (lambda: JPEGCompression(101), "1 to 100"),
+        (lambda: JPEGCompression(75.0), "1 to 100"),
+        (lambda: FeatureSqueezing(1, 0), ">= 1"),
+        (lambda: FeatureSqueezing(0, 2), "1 to 8"),
+        (lambda: FeatureSqueezing(9, 2), "1 to 8"),
+        (lambda: ComDefend(1, noise_std=-1.0), ">= 0"),
+        (lambda: PixelDefend(PixelCNN(1), eps_defend=-0.1), r"\[0, 1\]"),
+        (lambda: PixelDefend(PixelCNN(1), eps_defend=32), r"\[0, 1\]"),
+    ],
+)
 def test_bad_parameters_raise_one_clear_error(make, message):
     with pytest.raises(ValueError, match=message):
         make()
@@ -115,6 +129,7 @@ def test_comdefend_training_is_deterministic(mnist_train):
         model = ComDefend(1, widths=(8,))
         fit(model, comdefend_epoch(mnist_train.head(256), 1e-4, 64, 0), 1, 1e-3, {})
         return np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+
     assert np.array_equal(train_once(), train_once())
 
 
@@ -137,16 +152,18 @@ def test_pixelcnn_reach_is_exactly_the_rows_a_pixel_sees():
     x = torch.rand(2, 1, 20, 20)
     with torch.no_grad():
         whole = model.features(x)[:, :, 15]
-        strip = model.features(x[:, :, 15 - model.reach:16])[:, :, -1]
-        short = model.features(x[:, :, 16 - model.reach:16])[:, :, -1]
+        strip = model.features(x[:, :, 15 - model.reach : 16])[:, :, -1]
+        short = model.features(x[:, :, 16 - model.reach : 16])[:, :, -1]
     assert torch.equal(whole, strip)
     assert not torch.allclose(whole, short)  # one row fewer is not enough
 
 
 @pytest.fixture(scope="module")
 def fashion():
-    return (load_dataset("fashion_mnist", "train", n=2000, seed=0),
-            load_dataset("fashion_mnist", "test", n=20, seed=0).images)
+    return (
+        load_dataset("fashion_mnist", "train", n=2000, seed=0),
+        load_dataset("fashion_mnist", "test", n=20, seed=0).images,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +200,10 @@ def test_pixeldefend_stays_in_its_ball_and_raises_likelihood(pixelcnn, fashion):
 def test_whitebox_cascade_attacks_jpeg_through_bpda(lenet, mnist_test, tmp_path):
     """Table 4's white-box column: JPEG has no useful gradient; BPDA (identity backward) computes
     the same function with one, and the cascade through it breaks most images."""
-    from reconstruction_defense.adaptive import whitebox_survivors
-    from reconstruction_defense.attacks import AttackParams
-    from reconstruction_defense.defense import Defended, StraightThroughPreprocessor
+    from reconstruction_defense.attacks.registry import AttackParams
+    from reconstruction_defense.evaluation.adaptive import whitebox_survivors
+    from reconstruction_defense.method.defense import Defended, StraightThroughPreprocessor
+
     test, params = mnist_test.head(60), AttackParams(pgd_steps=10, apgd_steps=10, square_queries=50)
     jpeg = JPEGCompression(75)
     deployed = Defended(jpeg, lenet).eval()

@@ -1,9 +1,9 @@
 """The explorer in a real browser: JupyterLab on a loopback port, headless Debian Chromium
 driven by Playwright. Moving the k and ε sliders must redraw the figure and the readout."""
+
 from __future__ import annotations
 
 import pytest
-
 from browser import Explorer, chromium_page, explorer_copy, jupyterlab
 
 
@@ -30,8 +30,10 @@ def test_the_explorers_sliders_redraw_its_figure_and_readout(lab):
 
 def test_the_check_fails_on_a_slider_that_is_not_wired_to_the_figure(lab):
     folder, tree, token, page = lab
-    planted = ('widgets.interactive_output(show, controls)',
-               'widgets.interactive_output(lambda k, **rest: show(k=2, **rest), controls)')
+    planted = (
+        "widgets.interactive_output(show, controls)",
+        "widgets.interactive_output(lambda k, **rest: show(k=2, **rest), controls)",
+    )
     (folder / "planted").mkdir()
     explorer = Explorer(page, tree, token, "planted/" + explorer_copy(folder / "planted", planted))
     before = explorer.shown()

@@ -4,11 +4,11 @@ import os
 import pytest
 import torch
 
-from reconstruction_defense import checkpoints, outputs
-from reconstruction_defense.checkpoints import CheckpointError
-from reconstruction_defense.data import INFOS
-from reconstruction_defense.models import build_classifier
-from reconstruction_defense.train import classifier_epoch, fit
+from reconstruction_defense.data import checkpoints, outputs
+from reconstruction_defense.data.checkpoints import CheckpointError
+from reconstruction_defense.data.datasets import INFOS
+from reconstruction_defense.method import build_classifier
+from reconstruction_defense.training.loops import classifier_epoch, fit
 
 
 def test_round_trip_is_bit_exact(tmp_path):
@@ -57,6 +57,7 @@ def test_failed_write_leaves_old_file_intact(tmp_path, monkeypatch):
 
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="No space"):
         outputs.atomic_write(target, b"new")
@@ -73,20 +74,26 @@ def test_resume_equals_uninterrupted_run(tmp_path, mnist_train):
         model = build_classifier("lenet", data.info)
         fit(model, classifier_epoch(data, 64, 0), epochs, 1e-3, {"run": 1}, stem)
         return model
+
     straight = train(2, None)
     train(1, tmp_path / "resume")  # "interrupted" after one epoch
     sidecar = json.loads(checkpoints.paths(tmp_path / "resume")[1].read_text())
     assert sidecar["epoch"] == 1
-    assert sidecar["trained_with"] == {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                                       "cpu_kernels": torch.backends.cpu.get_cpu_capability(), "ranks": 1}
+    assert sidecar["trained_with"] == {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
+        "ranks": 1,
+    }
     resumed = train(2, tmp_path / "resume")
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
 
 
 def test_checkpoint_with_more_epochs_than_asked_is_an_error(tmp_path, mnist_train):
-    data = type(mnist_train)(mnist_train.images[:256], mnist_train.labels[:256], mnist_train.info,
-                             mnist_train.indices[:256])
+    data = type(mnist_train)(
+        mnist_train.images[:256], mnist_train.labels[:256], mnist_train.info, mnist_train.indices[:256]
+    )
     model = build_classifier("lenet", data.info)
     fit(model, classifier_epoch(data, 64, 0), 2, 1e-3, {}, tmp_path / "ck")
     with pytest.raises(CheckpointError, match="holds 2 epochs but 1 were asked for"):
@@ -99,6 +106,7 @@ def test_history_reads_the_same_trained_or_reloaded(tmp_path):
 
     def epoch_fn(model, opt, epoch):
         return {"zeta": 1.0, "alpha": 2.0}
+
     trained = fit(model, epoch_fn, 1, 1e-3, {}, tmp_path / "ck")
     reloaded = fit(model, epoch_fn, 1, 1e-3, {}, tmp_path / "ck")
     assert [list(h) for h in trained] == [list(h) for h in reloaded] == [["alpha", "zeta"]]

@@ -3,8 +3,14 @@ import pytest
 import torch
 from PIL import Image
 
-from reconstruction_defense.data import (DATA_ENV, DataNotFoundError, check_images, data_root,
-                                         load_dataset, subset_indices)
+from reconstruction_defense.data.datasets import (
+    DATA_ENV,
+    DataNotFoundError,
+    check_images,
+    data_root,
+    load_dataset,
+    subset_indices,
+)
 
 
 def test_mnist_real_statistics():
@@ -37,7 +43,8 @@ def test_cifar10_jpeg_copy_is_labelled_as_such():
 
 
 def test_the_jpeg_copy_is_decoded_once_and_each_load_gets_its_own_copy(monkeypatch):
-    from reconstruction_defense import data
+    from reconstruction_defense.data import datasets as data
+
     data._decoded_folder.cache_clear()
     opened = []
     monkeypatch.setattr(data, "_open_image", lambda file, _open=data._open_image: opened.append(file) or _open(file))
@@ -83,8 +90,7 @@ def _write_folder(root, mode, size, per_class=3):
             (root / split / cls).mkdir(parents=True)
             for i in range(per_class):
                 shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], 3)
-                Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(
-                    root / split / cls / f"{i}.png")
+                Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(root / split / cls / f"{i}.png")
 
 
 @pytest.mark.parametrize("mode,channels", [("L", 1), ("RGB", 3)])
@@ -97,8 +103,7 @@ def test_image_folder(tmp_path, mode, channels):
     assert data.labels.tolist() == [0, 0, 0, 1, 1, 1]
     first = np.asarray(Image.open(root / "train" / "cat" / "0.png").convert(mode), dtype=np.float32)
     expected = torch.from_numpy(first / 255)
-    assert torch.allclose(data.images[0].squeeze(0) if channels == 1 else data.images[0].permute(1, 2, 0),
-                          expected)
+    assert torch.allclose(data.images[0].squeeze(0) if channels == 1 else data.images[0].permute(1, 2, 0), expected)
 
 
 def test_image_folder_mixed_sizes_and_missing_split(tmp_path):
@@ -112,13 +117,16 @@ def test_image_folder_mixed_sizes_and_missing_split(tmp_path):
         load_dataset(str(tmp_path / "empty"), "train")
 
 
-@pytest.mark.parametrize("bad,match", [
-    (torch.full((1, 1, 2, 2), float("nan")), "NaN"),
-    (torch.full((1, 1, 2, 2), 1.5), r"\[0, 1\]"),
-    (torch.full((1, 1, 2, 2), -0.1), r"\[0, 1\]"),
-    (torch.rand(1, 2, 2), "shape"),
-    (torch.zeros(1, 1, 2, 2, dtype=torch.uint8), "float"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (torch.full((1, 1, 2, 2), float("nan")), "NaN"),
+        (torch.full((1, 1, 2, 2), 1.5), r"\[0, 1\]"),
+        (torch.full((1, 1, 2, 2), -0.1), r"\[0, 1\]"),
+        (torch.rand(1, 2, 2), "shape"),
+        (torch.zeros(1, 1, 2, 2, dtype=torch.uint8), "float"),
+    ],
+)
 def test_check_images(bad, match):
     with pytest.raises(ValueError, match=match):
         check_images(bad)

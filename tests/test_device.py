@@ -1,6 +1,7 @@
 """The device path, tested on a machine without a GPU: the device is resolved (and a missing CUDA
 refused) before any data is loaded; every tensor the package creates inside an attack or a
 training step names its device; the paper profile's own architectures run end to end."""
+
 from __future__ import annotations
 
 import sys
@@ -11,22 +12,34 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 import reconstruction_defense
-from reconstruction_defense import run, zoo
-from reconstruction_defense.attacks import ATTACKS, AttackParams, run_attack
-from reconstruction_defense.baselines import ComDefend, PixelCNN, PixelDefend
-from reconstruction_defense.data import ImageSet
-from reconstruction_defense.defense import Defended, ReconstructionDefense
-from reconstruction_defense.device import DeviceError, resolve_device
-from reconstruction_defense.exact import exact_robustness
+from reconstruction_defense.attacks.registry import ATTACKS, AttackParams, run_attack
+from reconstruction_defense.cli import run
+from reconstruction_defense.config.device import DeviceError, resolve_device
+from reconstruction_defense.config.profiles import get_profile
+from reconstruction_defense.data.datasets import ImageSet
+from reconstruction_defense.evaluation.exact import exact_robustness
 from reconstruction_defense.experiments.transfer import paper_protocol_table, transfer_table
-from reconstruction_defense.models import Restorer, build_classifier
-from reconstruction_defense.profiles import get_profile
-from reconstruction_defense.train import (classifier_epoch, comdefend_epoch, fit, pixelcnn_epoch,
-                                          restorer_epoch)
+from reconstruction_defense.method import Restorer, build_classifier
+from reconstruction_defense.method.baselines import ComDefend, PixelCNN, PixelDefend
+from reconstruction_defense.method.defense import Defended, ReconstructionDefense
+from reconstruction_defense.training import zoo
+from reconstruction_defense.training.loops import classifier_epoch, comdefend_epoch, fit, pixelcnn_epoch, restorer_epoch
 
 PACKAGE = Path(reconstruction_defense.__file__).parent
-FACTORIES = {torch.zeros, torch.ones, torch.full, torch.empty, torch.arange, torch.tensor, torch.rand,
-             torch.randn, torch.randint, torch.randperm, torch.eye, torch.linspace}
+FACTORIES = {
+    torch.zeros,
+    torch.ones,
+    torch.full,
+    torch.empty,
+    torch.arange,
+    torch.tensor,
+    torch.rand,
+    torch.randn,
+    torch.randint,
+    torch.randperm,
+    torch.eye,
+    torch.linspace,
+}
 
 
 class DevicelessFactories(TorchFunctionMode):
@@ -41,8 +54,11 @@ class DevicelessFactories(TorchFunctionMode):
         kwargs = kwargs or {}
         if func in FACTORIES and "device" not in kwargs:
             frame = sys._getframe(1)
-            while frame is not None and f"{Path('torch')}/" in frame.f_code.co_filename.replace("\\", "/") \
-                    and not any(frame.f_code.co_filename.startswith(r) for r in self.roots):
+            while (
+                frame is not None
+                and f"{Path('torch')}/" in frame.f_code.co_filename.replace("\\", "/")
+                and not any(frame.f_code.co_filename.startswith(r) for r in self.roots)
+            ):
                 frame = frame.f_back
             if frame is not None and any(frame.f_code.co_filename.startswith(r) for r in self.roots):
                 self.found.append(f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} {func.__name__}")
@@ -63,11 +79,18 @@ def test_every_attack_and_training_step_names_the_device_of_what_it_creates(lene
     x, y = mnist_test.images[:8], mnist_test.labels[:8]
     tiny = ImageSet(mnist_train.images[:16], mnist_train.labels[:16], mnist_train.info, mnist_train.indices[:16])
     params = AttackParams(bim_steps=2, cw_search_steps=2, pgd_steps=2, apgd_steps=2, square_queries=5)
-    models = {"classifier": build_classifier("lenet", tiny.info), "restorer": Restorer(1, 1, 4),
-              "comdefend": ComDefend(1), "pixelcnn": PixelCNN(1, 4, 1)}
-    steps = {"classifier": classifier_epoch(tiny, 8, 0, ("fgsm", 0.1)),
-             "restorer": restorer_epoch(tiny, lenet, 2, 0.3, 0.5, 8, 0),
-             "comdefend": comdefend_epoch(tiny, 1e-4, 8, 0), "pixelcnn": pixelcnn_epoch(tiny, 8, 0)}
+    models = {
+        "classifier": build_classifier("lenet", tiny.info),
+        "restorer": Restorer(1, 1, 4),
+        "comdefend": ComDefend(1),
+        "pixelcnn": PixelCNN(1, 4, 1),
+    }
+    steps = {
+        "classifier": classifier_epoch(tiny, 8, 0, ("fgsm", 0.1)),
+        "restorer": restorer_epoch(tiny, lenet, 2, 0.3, 0.5, 8, 0),
+        "comdefend": comdefend_epoch(tiny, 1e-4, 8, 0),
+        "pixelcnn": pixelcnn_epoch(tiny, 8, 0),
+    }
     purifier = PixelDefend(models["pixelcnn"]).eval()
     pipeline = Defended(ReconstructionDefense(Restorer(1, 1, 4), 2, straight_through=True), lenet).eval()
     with DevicelessFactories(PACKAGE) as watch:
@@ -76,8 +99,7 @@ def test_every_attack_and_training_step_names_the_device_of_what_it_creates(lene
         for kind, epoch_fn in steps.items():
             fit(models[kind], epoch_fn, 1, 1e-3, {})
         purifier(x[:2, :, :6, :6])
-        exact_robustness(torch.nn.Sequential(Restorer(1, 1, 4), lenet), x[:4], y[:4], 2, 0.1, 64, 8,
-                         progress=False)
+        exact_robustness(torch.nn.Sequential(Restorer(1, 1, 4), lenet), x[:4], y[:4], 2, 0.1, 64, 8, progress=False)
     assert watch.found == []
 
 
@@ -91,6 +113,7 @@ def test_device_is_resolved_and_a_missing_cuda_refused_before_any_data(monkeypat
 
     def no_data(*args, **kwargs):
         raise AssertionError("data was loaded before the device was checked")
+
     monkeypatch.setattr(zoo, "load_dataset", no_data)
     with pytest.raises(SystemExit) as stop:  # argparse checks --device against this machine
         run.main(["--profile", "smoke", "--device", "cuda", "--workdir", str(tmp_path)])
@@ -103,10 +126,15 @@ def test_the_paper_profiles_architectures_run_end_to_end_at_tiny_size(tmp_path):
     """ResNet-50, the 16 x 64 restorer, then GoogLeNet and ResNet-101 behind it (Table 2's
     networks): the code path a GPU user runs, one step on 32 Fashion-MNIST images, 4 test
     images, one-step attacks (at 28 x 28 without the ImageNet stem these networks are slow on a CPU)."""
-    profile = get_profile("paper", device="cpu", data={"n_train": 32, "n_test": 4},
-                          classifier={"epochs": 1, "batch_size": 32, "transfer": ("googlenet", "resnet101")},
-                          restorer={"epochs": 1, "n_train": 32, "batch_size": 32},
-                          sweeps={"deepfool_steps": 1, "cw_steps": 1}, attacks={"cw_search_steps": 1, "bim_steps": 1})
+    profile = get_profile(
+        "paper",
+        device="cpu",
+        data={"n_train": 32, "n_test": 4},
+        classifier={"epochs": 1, "batch_size": 32, "transfer": ("googlenet", "resnet101")},
+        restorer={"epochs": 1, "n_train": 32, "batch_size": 32},
+        sweeps={"deepfool_steps": 1, "cw_steps": 1},
+        attacks={"cw_search_steps": 1, "bim_steps": 1},
+    )
     models = zoo.train_or_load("fashion_mnist", profile, workdir=tmp_path)
     assert models.classifier.arch == "resnet50" and len(models.defense.restorer.body) == 16 + 1
     table = paper_protocol_table(models.classifier, models.defense, models.test, profile, tmp_path)
@@ -128,8 +156,9 @@ class _Probe(torch.nn.Module):
 
 
 def test_attacks_and_scoring_run_in_full_float32_inside_an_autocast_region(lenet, mnist_test):
-    from reconstruction_defense.attacks import frozen
-    from reconstruction_defense.evaluate import predict
+    from reconstruction_defense.attacks.registry import frozen
+    from reconstruction_defense.evaluation.scoring import predict
+
     x, y = mnist_test.images[:64], mnist_test.labels[:64]
     plain = run_attack("fgsm", lenet, x, y, 0.1)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -1,6 +1,7 @@
 """The distributed precompute (torchrun, gloo, 2 ranks on the CPU) against one process: the same
 adversarial sets and tables, models trained with DDP equal to one process's, only rank 0 writes;
 and each of these checks shown to fail when the distributed path is broken on purpose."""
+
 from __future__ import annotations
 
 import os
@@ -13,35 +14,62 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from reconstruction_defense.config.profiles import get_profile
 from reconstruction_defense.experiments.transfer import transfer_table
-from reconstruction_defense.profiles import get_profile
-from reconstruction_defense.zoo import train_or_load
+from reconstruction_defense.training.zoo import train_or_load
 
 SPY = Path(__file__).with_name("distributed_spy.py")
 # smoke at a few dozen images; attack batches of 8, so 4 batches are dealt to the 2 ranks
-OVERRIDES = {"data.n_train": 500, "data.n_test": 32, "restorer.n_train": 250, "classifier.epochs": 1,
-             "restorer.epochs": 1, "sweeps.deepfool_steps": 5, "sweeps.cw_steps": 10, "attacks.batch_size": 8}
-ARGS = ["--profile", "smoke", "--datasets", "mnist", "--steps", "models", "transfer",
-        "--set", *(f"{k}={v}" for k, v in OVERRIDES.items())]
+OVERRIDES = {
+    "data.n_train": 500,
+    "data.n_test": 32,
+    "restorer.n_train": 250,
+    "classifier.epochs": 1,
+    "restorer.epochs": 1,
+    "sweeps.deepfool_steps": 5,
+    "sweeps.cw_steps": 10,
+    "attacks.batch_size": 8,
+}
+ARGS = [
+    "--profile",
+    "smoke",
+    "--datasets",
+    "mnist",
+    "--steps",
+    "models",
+    "transfer",
+    "--set",
+    *(f"{k}={v}" for k, v in OVERRIDES.items()),
+]
 
 
 def _run(command: list[str], workdir: Path, log: Path, plant: str = "") -> None:
     log.mkdir(parents=True, exist_ok=True)
     # one thread per process on both sides: thread count changes float rounding (README)
     root = str(Path(__file__).resolve().parents[1])  # the spy runs as a script, from tests/
-    env = {**os.environ, "SPY_LOG": str(log), "OMP_NUM_THREADS": "1", "RANK": "0",
-           "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = {
+        **os.environ,
+        "SPY_LOG": str(log),
+        "OMP_NUM_THREADS": "1",
+        "RANK": "0",
+        "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
     env.pop("SPY_PLANT", None)
     if plant:
         env["SPY_PLANT"] = plant
-    result = subprocess.run([*command, *ARGS, "--workdir", str(workdir)], env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [*command, *ARGS, "--workdir", str(workdir)], env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
 def torchrun(workdir: Path, log: Path, plant: str = "") -> None:
-    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SPY)],
-         workdir, log, plant)
+    _run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SPY)],
+        workdir,
+        log,
+        plant,
+    )
 
 
 def one_process(workdir: Path, log: Path, checkpoints_from: Path | None = None) -> None:
@@ -97,8 +125,9 @@ def test_sharded_adversarial_sets_equal_one_process(runs):
 def test_tables_from_the_distributed_cache_equal_one_process(runs):
     _, w = runs
     profile = get_profile("smoke", device="cpu", **OVERRIDES)
-    tables = [transfer_table(train_or_load("mnist", profile, None, w[name]), profile, w[name])
-              for name in ("ddp", "serial")]
+    tables = [
+        transfer_table(train_or_load("mnist", profile, None, w[name]), profile, w[name]) for name in ("ddp", "serial")
+    ]
     assert len(tables[0]) > 0 and tables[0].equals(tables[1])
 
 

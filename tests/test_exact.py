@@ -2,16 +2,17 @@
 found by sampling the eps-ball through the real quantizer, enumerated with itertools, on real
 MNIST images with the LeNet + restorer of the shared fixtures; a planted error on one reachable
 pattern is found; a search cut short by its budget is undecided, never robust."""
+
 import itertools
 
 import pytest
 import torch
 from torch import nn
 
-from reconstruction_defense.defense import Defended, ReconstructionDefense
-from reconstruction_defense.evaluate import predict
-from reconstruction_defense.exact import exact_robustness, reachable_images, search_space
-from reconstruction_defense.quantize import quantize
+from reconstruction_defense.evaluation.exact import exact_robustness, reachable_images, search_space
+from reconstruction_defense.evaluation.scoring import predict
+from reconstruction_defense.method.defense import Defended, ReconstructionDefense
+from reconstruction_defense.method.quantize import quantize
 
 
 def _levels_by_sampling(pixel: float, k: int, eps: float) -> list[float]:
@@ -44,7 +45,7 @@ def _closest_calls(after: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
     with torch.no_grad():
         logits = after(quantize(x, 2))
     margin = logits.gather(1, y[:, None]).squeeze(1) - logits.scatter(1, y[:, None], float("-inf")).amax(1)
-    margin[reachable_images(x, 2, eps) > 2 ** 9] = float("inf")
+    margin[reachable_images(x, 2, eps) > 2**9] = float("inf")
     return margin.argsort()[:n]
 
 
@@ -61,16 +62,18 @@ def test_exact_equals_brute_force_on_real_images(lenet, defense, mnist_test, res
     broken = ~verdicts.robust()
     deployed = Defended(defense if restored else ReconstructionDefense(nn.Identity(), 2), lenet).eval()
     assert (predict(deployed, verdicts.witnesses[broken]) != y[broken]).all()  # each witness breaks it
-    assert ((verdicts.witnesses - x).abs().amax() <= eps + 1e-6)
+    assert (verdicts.witnesses - x).abs().amax() <= eps + 1e-6
 
 
 def test_reachable_counts_follow_the_sampled_levels(mnist_test):
     x = mnist_test.images[:5]
     for k, eps in ((2, 0.1), (4, 0.05), (4, 0.2)):
-        sampled = [torch.tensor([len(_levels_by_sampling(v, k, eps)) for v in img.flatten().tolist()]).double().prod()
-                   for img in x]
+        sampled = [
+            torch.tensor([len(_levels_by_sampling(v, k, eps)) for v in img.flatten().tolist()]).double().prod()
+            for img in x
+        ]
         counted, sampled = reachable_images(x, k, eps), torch.stack(sampled)
-        small = sampled < 2 ** 53  # exact there; beyond, float64 products may round differently
+        small = sampled < 2**53  # exact there; beyond, float64 products may round differently
         assert torch.equal(counted[small], sampled[small]) and torch.allclose(counted, sampled, rtol=1e-12)
 
 
@@ -91,7 +94,7 @@ class _PlantedError(nn.Module):
 def first_24(lenet, defense, mnist_test):
     """The first 24 test images, the restored pipeline and its verdicts at eps 0.12, budget 2**12."""
     after, x, y = _after(defense, lenet), mnist_test.images[:24], mnist_test.labels[:24]
-    return after, x, y, exact_robustness(after, x, y, 2, 0.12, budget=2 ** 12, progress=False)
+    return after, x, y, exact_robustness(after, x, y, 2, 0.12, budget=2**12, progress=False)
 
 
 @pytest.mark.parametrize("where", ["first", "last"])
@@ -103,7 +106,7 @@ def test_a_single_planted_error_among_reachable_images_is_found(first_24, where)
     pattern = space.patterns(at, at + 1)[0]
     planted = _PlantedError(after, pattern).eval()
     near = slice(max(0, target - 4), target + 5)  # the target and its neighbours, which must not change
-    verdicts = exact_robustness(planted, x[near], y[near], 2, 0.12, budget=2 ** 12, progress=False)
+    verdicts = exact_robustness(planted, x[near], y[near], 2, 0.12, budget=2**12, progress=False)
     changed = [near.start + i for i, s in enumerate(verdicts.status) if s != honest.status[near.start + i]]
     assert changed == [target] and verdicts.status[target - near.start] == "broken"
     assert torch.equal(quantize(verdicts.witnesses[target - near.start], 2), pattern)
@@ -125,11 +128,11 @@ def test_a_budget_too_small_leaves_images_undecided_not_robust(first_24):
 def test_cached_verdicts_of_weightless_variants_are_kept_apart(lenet, mnist_test, tmp_path):
     """The exact ablation's quantizer alone and quantizer + median filter share every weight (a
     median filter has none): each must get its own verdicts, not the other's from the cache."""
-    from reconstruction_defense.baselines import MedianFilter
+    from reconstruction_defense.config.profiles import ExactConfig
     from reconstruction_defense.experiments.exact_evaluation import cached_exact
-    from reconstruction_defense.profiles import ExactConfig
+    from reconstruction_defense.method.baselines import MedianFilter
 
-    test, config = mnist_test.sample(20), ExactConfig(budget=2 ** 6, probe=2 ** 4)
+    test, config = mnist_test.sample(20), ExactConfig(budget=2**6, probe=2**4)
     alone = nn.Sequential(nn.Identity(), lenet).eval()
     median = nn.Sequential(MedianFilter(2), lenet).eval()
     cached_exact(alone, test, 2, 0.1, config, tmp_path)

@@ -1,5 +1,6 @@
 """Every figure in one theme: our results in the colour-blind palette with 95 % bands, the
 paper's values as black markers, and byte-identical files when drawn twice."""
+
 from pathlib import Path
 
 import matplotlib
@@ -7,7 +8,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.colors import to_hex
 
-from reconstruction_defense import figures
+from reconstruction_defense.reporting import figures
 
 matplotlib.use("Agg")
 RESULTS = Path(__file__).parent.parent / "results"
@@ -30,10 +31,26 @@ def test_strength_panels_are_themed_banded_and_byte_stable(tmp_path):
 
 
 def test_the_restorer_grid_draws_one_line_per_size_and_image_count_per_panel():
-    rows = [{"dataset": d, "attack": a, "strength": 0.0 if a == "clean" else 0.05, "blocks": b, "feats": f,
-             "train_images": n, "epochs": e, "accuracy": 0.8, "ci_low": 0.77, "ci_high": 0.83, "psnr_clean": 20.0 + e}
-            for d in ("MNIST", "Fashion-MNIST") for a in ("clean", "fgsm", "bim") for b, f in ((2, 16), (4, 32))
-            for n in (1000, 5000) for e in (1, 2, 3)]
+    rows = [
+        {
+            "dataset": d,
+            "attack": a,
+            "strength": 0.0 if a == "clean" else 0.05,
+            "blocks": b,
+            "feats": f,
+            "train_images": n,
+            "epochs": e,
+            "accuracy": 0.8,
+            "ci_low": 0.77,
+            "ci_high": 0.83,
+            "psnr_clean": 20.0 + e,
+        }
+        for d in ("MNIST", "Fashion-MNIST")
+        for a in ("clean", "fgsm", "bim")
+        for b, f in ((2, 16), (4, 32))
+        for n in (1000, 5000)
+        for e in (1, 2, 3)
+    ]
     fig = figures.restorer_grid(pd.DataFrame(rows))
     assert len(fig.axes) == 6 and all(len(ax.lines) == 4 for ax in fig.axes)  # 2 sizes x 2 image counts
     assert all(len(ax.collections) == 4 for ax in fig.axes[1::3] + fig.axes[2::3])  # a band per line

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from reconstruction_defense.data import INFOS
-from reconstruction_defense.models import CLASSIFIERS, Restorer, build_classifier
+from reconstruction_defense.data.datasets import INFOS
+from reconstruction_defense.method import CLASSIFIERS, Restorer, build_classifier
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])

@@ -1,5 +1,6 @@
 """The method end to end on real MNIST at small scale: thresholds calibrated on real runs
 (LeNet 97.9 % clean; FGSM eps=0.3 about 3 %; defended FGSM about 90 %), with margins."""
+
 import importlib
 from dataclasses import replace
 
@@ -8,14 +9,13 @@ import pytest
 import torch
 import torchattacks
 
-from reconstruction_defense import attacks
-
-from reconstruction_defense.attacks import AttackParams, run_attack
-from reconstruction_defense.defense import Defended
-from reconstruction_defense.evaluate import adversarial_examples, evaluate, predict, wilson_interval
-from reconstruction_defense.models import build_classifier
-from reconstruction_defense.quantize import quantize
-from reconstruction_defense.train import classifier_epoch, fit
+from reconstruction_defense.attacks import registry as attacks
+from reconstruction_defense.attacks.registry import AttackParams, run_attack
+from reconstruction_defense.evaluation.scoring import adversarial_examples, evaluate, predict, wilson_interval
+from reconstruction_defense.method import build_classifier
+from reconstruction_defense.method.defense import Defended
+from reconstruction_defense.method.quantize import quantize
+from reconstruction_defense.training.loops import classifier_epoch, fit
 
 
 def test_lenet_reaches_97_percent(lenet, mnist_test):
@@ -23,15 +23,17 @@ def test_lenet_reaches_97_percent(lenet, mnist_test):
 
 
 def test_defense_restores_accuracy_under_fgsm(lenet, defense, mnist_test, tmp_path):
-    table = evaluate(lenet, mnist_test, [("clean", 0), ("fgsm", 0.3)],
-                     {"none": None, "ours": defense}, cache_dir=tmp_path)
+    table = evaluate(
+        lenet, mnist_test, [("clean", 0), ("fgsm", 0.3)], {"none": None, "ours": defense}, cache_dir=tmp_path
+    )
     acc = table.set_index(["defense", "attack"]).accuracy
     assert acc["none", "fgsm"] < 0.2  # the attack works on the bare classifier
     assert acc["ours", "fgsm"] > 0.8  # quantize + restore brings most of it back
     assert acc["ours", "clean"] > 0.95  # and costs little on clean images
     restored = defense(quantize(mnist_test.images[:200], 2))
-    assert ((restored - mnist_test.images[:200]) ** 2).mean() < ((quantize(mnist_test.images[:200], 2)
-                                                                  - mnist_test.images[:200]) ** 2).mean()
+    assert ((restored - mnist_test.images[:200]) ** 2).mean() < (
+        (quantize(mnist_test.images[:200], 2) - mnist_test.images[:200]) ** 2
+    ).mean()
 
 
 def test_defended_pipeline_is_one_module(lenet, defense, mnist_test):
@@ -42,8 +44,17 @@ def test_defended_pipeline_is_one_module(lenet, defense, mnist_test):
 def test_evaluate_is_tidy_and_cached(lenet, mnist_test, tmp_path):
     attacks = [("clean", 0), ("fgsm", 0.1), ("bim", 0.1)]
     table = evaluate(lenet, mnist_test, attacks, cache_dir=tmp_path, progress=False)
-    assert list(table.columns) == ["dataset", "model", "defense", "attack", "strength", "accuracy",
-                                   "n", "ci_low", "ci_high"]
+    assert list(table.columns) == [
+        "dataset",
+        "model",
+        "defense",
+        "attack",
+        "strength",
+        "accuracy",
+        "n",
+        "ci_low",
+        "ci_high",
+    ]
     assert len(table) == 3 and (table.n == 1000).all() and (table.dataset == "MNIST").all()
     assert ((table.ci_low <= table.accuracy) & (table.accuracy <= table.ci_high)).all()
     files = sorted(p.name for p in tmp_path.iterdir())
@@ -89,8 +100,9 @@ def test_wilson_interval_known_values():
 
 
 def test_adversarial_training_raises_fgsm_accuracy(mnist_train, mnist_test):
-    data = type(mnist_train)(mnist_train.images[:3000], mnist_train.labels[:3000], mnist_train.info,
-                             mnist_train.indices[:3000])
+    data = type(mnist_train)(
+        mnist_train.images[:3000], mnist_train.labels[:3000], mnist_train.info, mnist_train.indices[:3000]
+    )
     x, y = mnist_test.images[:500], mnist_test.labels[:500]
     accs = {}
     for attack in (None, ("fgsm", 0.2)):
@@ -103,8 +115,10 @@ def test_adversarial_training_raises_fgsm_accuracy(mnist_train, mnist_test):
 
 
 def test_the_explorer_shows_cached_models_or_says_it_trained_small_ones(tmp_path, monkeypatch):
-    from reconstruction_defense import train, zoo
     from reconstruction_defense.experiments.explorer import explorer_models
+    from reconstruction_defense.training import loops as train
+    from reconstruction_defense.training import zoo
+
     fits = []  # classifier and restorer, trained or loaded
     real_fit = train.fit
     monkeypatch.setattr(zoo, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
@@ -128,7 +142,9 @@ class _Brighten(torch.nn.Module):
 
 
 def test_defended_outputs_are_cached_by_weights_settings_and_images(mnist_test, tmp_path, monkeypatch):
-    ev = importlib.import_module("reconstruction_defense.evaluate")  # the package exports evaluate(), the function
+    ev = importlib.import_module(
+        "reconstruction_defense.evaluation.scoring"
+    )  # the package exports evaluate(), the function
     x, defense = mnist_test.images[:50], _Brighten(0.1)
     first = ev.defended_inputs(defense, x, tmp_path)
     assert torch.equal(ev.defended_inputs(defense, x, tmp_path), first) and defense._calls == 1  # warm: loaded
@@ -142,21 +158,28 @@ def test_defended_outputs_are_cached_by_weights_settings_and_images(mnist_test, 
     assert torch.equal(ev.defended_inputs(_Brighten(0.3), x, tmp_path / "blind"), stale)
 
 
-def test_a_deepfool_sweep_runs_once_and_caches_each_count_as_its_own_run_would(lenet, mnist_test, tmp_path, monkeypatch):
+def test_a_deepfool_sweep_runs_once_and_caches_each_count_as_its_own_run_would(
+    lenet, mnist_test, tmp_path, monkeypatch
+):
     """Figures 6-8 sweep DeepFool's iterations: one run of the longest records the shorter ones."""
-    evaluate_module = importlib.import_module("reconstruction_defense.evaluate")
+    evaluate_module = importlib.import_module("reconstruction_defense.evaluation.scoring")
     test, counts = mnist_test.head(60), [1, 3, 10]
     runs = []
-    monkeypatch.setattr(evaluate_module, "run_attack_iterates",
-                        lambda *args, **kw: runs.append(args[4]) or attacks.run_attack_iterates(*args, **kw))
+    monkeypatch.setattr(
+        evaluate_module,
+        "run_attack_iterates",
+        lambda *args, **kw: runs.append(args[4]) or attacks.run_attack_iterates(*args, **kw),
+    )
     swept = evaluate(lenet, test, [("deepfool", c) for c in counts], cache_dir=tmp_path / "swept")
     assert runs == [counts]  # one recorded run (one batch), no run per count
     for c in counts:
         alone = adversarial_examples(lenet, test.images, test.labels, "deepfool", c, cache_dir=tmp_path / "alone")
-        assert torch.equal(alone, adversarial_examples(lenet, test.images, test.labels, "deepfool", c,
-                                                       cache_dir=tmp_path / "swept"))
-    assert sorted(p.name for p in (tmp_path / "swept").glob("*.safetensors")) == \
-        sorted(p.name for p in (tmp_path / "alone").glob("*.safetensors"))
+        assert torch.equal(
+            alone, adversarial_examples(lenet, test.images, test.labels, "deepfool", c, cache_dir=tmp_path / "swept")
+        )
+    assert sorted(p.name for p in (tmp_path / "swept").glob("*.safetensors")) == sorted(
+        p.name for p in (tmp_path / "alone").glob("*.safetensors")
+    )
     assert runs == [counts]  # the separate runs' sets were found in the sweep's cache
     again = evaluate(lenet, test, [("deepfool", c) for c in counts], cache_dir=tmp_path / "swept")
     pd.testing.assert_frame_equal(swept, again)
@@ -164,14 +187,20 @@ def test_a_deepfool_sweep_runs_once_and_caches_each_count_as_its_own_run_would(l
 
 
 def test_the_seed_spread_retrains_the_classifier_and_restorer_per_seed(tmp_path, monkeypatch):
+    from reconstruction_defense.config.profiles import get_profile
     from reconstruction_defense.experiments import transfer
-    from reconstruction_defense.profiles import get_profile
-    from reconstruction_defense.zoo import train_or_load
-    profile = get_profile("smoke", data={"n_test": 100}, classifier={"epochs": 1},
-                          sweeps={"deepfool_steps": 5, "cw_steps": 5})
+    from reconstruction_defense.training.zoo import train_or_load
+
+    profile = get_profile(
+        "smoke", data={"n_test": 100}, classifier={"epochs": 1}, sweeps={"deepfool_steps": 5, "cw_steps": 5}
+    )
     models = train_or_load("mnist", profile, workdir=tmp_path)
     spread = transfer.seed_spread(models, profile, workdir=tmp_path)
-    assert (spread.seeds == 2).all() and (spread["low"] <= spread["mean"]).all() and (spread["mean"] <= spread["high"]).all()
+    assert (
+        (spread.seeds == 2).all()
+        and (spread["low"] <= spread["mean"]).all()
+        and (spread["mean"] <= spread["high"]).all()
+    )
     assert (spread["low"] < spread["high"]).any()  # two seeds, two classifiers
     assert len(list(tmp_path.glob("checkpoints/mnist-lenet-*.safetensors"))) == 2
     # planted: every seed's run trained with the profile's own seed
@@ -181,8 +210,9 @@ def test_the_seed_spread_retrains_the_classifier_and_restorer_per_seed(tmp_path,
 
 
 def test_the_verdicts_seed_spread_attacks_each_seeds_classifier_and_restorer(tmp_path, monkeypatch):
+    from reconstruction_defense.config.profiles import get_profile
     from reconstruction_defense.experiments import adaptive_verdict
-    from reconstruction_defense.profiles import get_profile
+
     profile = get_profile("smoke", data={"n_test": 100}, classifier={"epochs": 1}, adaptive={"spread_n_test": 50})
     spread = adaptive_verdict.adaptive_seed_spread("mnist", profile, workdir=tmp_path)
     assert len(spread) == 6 and (spread.seeds == 2).all() and (spread.n == 50).all()  # 2 budgets x 3 settings

@@ -6,12 +6,16 @@ import pandas as pd
 import pytest
 
 import reconstruction_defense
-
+from reconstruction_defense.config.profiles import PROFILES, get_profile, recipe_for
 from reconstruction_defense.experiments.comparison import comparison_levels
 from reconstruction_defense.experiments.transfer import transfer_archs
-from reconstruction_defense.paper import (beside_paper, comparison_beside_paper, comparison_table, paper_relation,
-                                         transfer_tables)
-from reconstruction_defense.profiles import PROFILES, get_profile, recipe_for
+from reconstruction_defense.reporting.paper import (
+    beside_paper,
+    comparison_beside_paper,
+    comparison_table,
+    paper_relation,
+    transfer_tables,
+)
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "000_647946890df9be66.txt"
 
@@ -62,20 +66,25 @@ def test_published_numbers_match_the_paper_text():
     rows = _paper_rows(PAPER.read_text())
     transfer = transfer_tables()
     ours = []
-    for (table, ds, net, dfd), grp in transfer.groupby(["table", "dataset", "network", "defended"], sort=False):
+    for _, grp in transfer.groupby(["table", "dataset", "network", "defended"], sort=False):
         ours.append([f"{round(a * 100)}%" for a in grp.accuracy])
     printed = [p for _, p in rows[:18]]
     assert printed == ours
     comparison = comparison_table()
-    pairs = [[f"{round(a * 100):02d}%/{round(b * 100):02d}%" for a, b in
-              zip(g[g.level == 0].accuracy, g[g.level == 1].accuracy)]
-             for _, g in comparison.groupby("method", sort=False)]
+    pairs = [
+        [
+            f"{round(a * 100):02d}%/{round(b * 100):02d}%"
+            for a, b in zip(g[g.level == 0].accuracy, g[g.level == 1].accuracy)
+        ]
+        for _, g in comparison.groupby("method", sort=False)
+    ]
     assert len(rows) == 25 and [p for _, p in rows[18:]] == pairs
 
 
 @pytest.mark.skipif(not PAPER.exists(), reason="the paper's text lives in ../shared (CI has it)")
 def test_figure_end_points_are_quoted_from_the_paper_text():
-    from reconstruction_defense.paper import FIGURE_SENTENCES, figure_end_points
+    from reconstruction_defense.reporting.paper import FIGURE_SENTENCES, figure_end_points
+
     text = " ".join(PAPER.read_text().split())
     for dataset, sentence in FIGURE_SENTENCES.items():
         assert sentence in text, dataset
@@ -99,9 +108,17 @@ def test_table4_strengths_are_the_table_and_the_largest_eps():
 
 
 def test_table4_side_by_side_matches_method_attack_and_level():
-    ours = pd.DataFrame({"method": ["Our Method", "Our Method", "JPEG"], "attack": ["bim", "bim", "bim"],
-                         "level": [0, 1, 1], "strength": [0.05, 0.1, 0.1], "accuracy": [0.5] * 3,
-                         "ci_low": [0.4] * 3, "ci_high": [0.6] * 3})
+    ours = pd.DataFrame(
+        {
+            "method": ["Our Method", "Our Method", "JPEG"],
+            "attack": ["bim", "bim", "bim"],
+            "level": [0, 1, 1],
+            "strength": [0.05, 0.1, 0.1],
+            "accuracy": [0.5] * 3,
+            "ci_low": [0.4] * 3,
+            "ci_high": [0.6] * 3,
+        }
+    )
     side = comparison_beside_paper(ours)
     assert side.paper.tolist() == ["87%", "86%", "-"]
     assert side["paper vs ours"].tolist() == ["above", "above", "-"]  # 87 % lies above [40 %, 60 %]
@@ -111,8 +128,16 @@ def test_table4_side_by_side_matches_method_attack_and_level():
 
 
 def test_the_side_by_side_says_where_the_papers_value_lies_against_our_interval():
-    ours = pd.DataFrame({"attack": ["fgsm", "fgsm"], "strength": [0.15, 0.15], "accuracy": [0.40, 0.97],
-                         "ci_low": [0.37, 0.96], "ci_high": [0.43, 0.98], "defense": ["none", "ours"]})
+    ours = pd.DataFrame(
+        {
+            "attack": ["fgsm", "fgsm"],
+            "strength": [0.15, 0.15],
+            "accuracy": [0.40, 0.97],
+            "ci_low": [0.37, 0.96],
+            "ci_high": [0.43, 0.98],
+            "defense": ["none", "ours"],
+        }
+    )
     side = beside_paper(ours, "mnist", "resnet50")  # the paper: 48 % without, 98 % with the defense
     assert side[["paper no defense", "paper defense"]].values.tolist() == [["48%", "98%"]]
     assert side[["paper vs ours no defense", "paper vs ours defense"]].values.tolist() == [["above", "inside"]]
@@ -120,10 +145,27 @@ def test_the_side_by_side_says_where_the_papers_value_lies_against_our_interval(
 
 
 def test_the_seed_spread_sits_beside_the_interval_of_the_main_row():
-    ours = pd.DataFrame({"attack": ["fgsm", "fgsm"], "strength": [0.15, 0.15], "accuracy": [0.40, 0.97],
-                         "ci_low": [0.37, 0.96], "ci_high": [0.43, 0.98], "defense": ["none", "ours"]})
-    spread = pd.DataFrame({"defense": ["none", "ours"], "attack": ["fgsm", "fgsm"], "strength": [0.15, 0.15],
-                           "mean": [0.35, 0.965], "low": [0.30, 0.96], "high": [0.40, 0.97], "seeds": [3, 3]})
+    ours = pd.DataFrame(
+        {
+            "attack": ["fgsm", "fgsm"],
+            "strength": [0.15, 0.15],
+            "accuracy": [0.40, 0.97],
+            "ci_low": [0.37, 0.96],
+            "ci_high": [0.43, 0.98],
+            "defense": ["none", "ours"],
+        }
+    )
+    spread = pd.DataFrame(
+        {
+            "defense": ["none", "ours"],
+            "attack": ["fgsm", "fgsm"],
+            "strength": [0.15, 0.15],
+            "mean": [0.35, 0.965],
+            "low": [0.30, 0.96],
+            "high": [0.40, 0.97],
+            "seeds": [3, 3],
+        }
+    )
     side = beside_paper(ours, "mnist", "resnet50", spread)
     assert side["seeds no defense"].iloc[0] == "35.0% (30.0%-40.0%), 3 seeds"
     assert side["seeds defense"].iloc[0] == "96.5% (96.0%-97.0%), 3 seeds"
@@ -133,6 +175,7 @@ def test_the_seed_spread_sits_beside_the_interval_of_the_main_row():
 def test_the_cpu_restorers_are_the_knees_of_the_measured_grid():
     """The profile's restorer per dataset is the grid point the CSV supports."""
     import importlib.util
+
     root = Path(__file__).resolve().parent.parent
     spec = importlib.util.spec_from_file_location("restorer_grid", root / "benchmarks" / "restorer_grid.py")
     grid = importlib.util.module_from_spec(spec)
@@ -145,6 +188,10 @@ def test_the_cpu_restorers_are_the_knees_of_the_measured_grid():
     for knee in knees.itertuples():
         cfg = restorer.for_dataset(names[knee.dataset])
         n_train = full[names[knee.dataset]] if cfg.n_train is None else cfg.n_train
-        assert (cfg.n_blocks, cfg.n_feats, n_train, cfg.epochs) == (knee.blocks, knee.feats, knee.train_images,
-                                                                    knee.epochs), knee
+        assert (cfg.n_blocks, cfg.n_feats, n_train, cfg.epochs) == (
+            knee.blocks,
+            knee.feats,
+            knee.train_images,
+            knee.epochs,
+        ), knee
     assert restorer.for_dataset("somewhere/else") == replace(restorer, dataset_changes=())

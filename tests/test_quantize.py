@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from reconstruction_defense.quantize import Quantizer, quantize
+from reconstruction_defense.method.quantize import Quantizer, quantize
 
 
 @pytest.mark.parametrize("k", [2, 3, 4, 8, 256])
@@ -50,7 +50,8 @@ def test_bad_k(k):
 
 @pytest.mark.parametrize("bad", [float("nan"), 1.5, -0.1])
 def test_quantizer_and_defense_refuse_nan_and_out_of_range_input(bad, defense, lenet):
-    from reconstruction_defense.defense import Defended
+    from reconstruction_defense.method.defense import Defended
+
     x = torch.full((2, 1, 28, 28), 0.5)
     x[0, 0, 3, 3] = bad
     with pytest.raises(ValueError, match=r"in \[0, 1\] without NaN"):

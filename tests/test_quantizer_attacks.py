@@ -1,23 +1,26 @@
 """The attacks that know the quantizer: the reachable levels follow its rounding rule (ties
 included), the flip search returns inputs inside the ball whose quantization it scored, and the
 straight-through clamp gives gradients where the restorer's clamp has none."""
+
 import pytest
 import torch
 
-from reconstruction_defense.adaptive import bpda_pipeline
-from reconstruction_defense.attacks import AttackParams, run_attack
-from reconstruction_defense.defense import Defended, ReconstructionDefense
-from reconstruction_defense.evaluate import predict
-from reconstruction_defense.models.restorer import straight_through_copy
-from reconstruction_defense.quantize import quantize
-from reconstruction_defense.quantizer_attacks import preimage, reachable_levels
+from reconstruction_defense.attacks.quantizer import preimage, reachable_levels
+from reconstruction_defense.attacks.registry import AttackParams, run_attack
+from reconstruction_defense.evaluation.adaptive import bpda_pipeline
+from reconstruction_defense.evaluation.scoring import predict
+from reconstruction_defense.method.defense import Defended, ReconstructionDefense
+from reconstruction_defense.method.quantize import quantize
+from reconstruction_defense.method.restorer import straight_through_copy
 
 
 def _near_thresholds(k: int) -> torch.Tensor:
     """Pixels at every rounding threshold (exact ties), just beside them, and at the levels."""
     ties = (torch.arange(k - 1) + 0.5) / (k - 1)
     levels = torch.arange(k) / (k - 1)
-    return torch.cat([ties, ties - 1e-4, ties + 1e-4, levels, torch.rand(200, generator=torch.Generator().manual_seed(k))])
+    return torch.cat(
+        [ties, ties - 1e-4, ties + 1e-4, levels, torch.rand(200, generator=torch.Generator().manual_seed(k))]
+    )
 
 
 def _sampled_levels(x: torch.Tensor, k: int, eps: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,5 +1,6 @@
 """Reliability: interrupted training resumes to the same weights, a finished step is never redone,
 and bad files or unwritable outputs give one clear error without damaging what was written."""
+
 from __future__ import annotations
 
 import ast
@@ -20,20 +21,27 @@ import torch
 from PIL import Image
 
 import reconstruction_defense
-from reconstruction_defense import checkpoints, outputs, zoo
-from reconstruction_defense.outputs import OutputError
-from reconstruction_defense.data import DATA_ENV, DataNotFoundError, DataUnreadableError, data_root, load_dataset
-from reconstruction_defense.profiles import get_profile
+from reconstruction_defense.config.profiles import get_profile
+from reconstruction_defense.data import checkpoints, outputs
+from reconstruction_defense.data.datasets import (
+    DATA_ENV,
+    DataNotFoundError,
+    DataUnreadableError,
+    data_root,
+    load_dataset,
+)
+from reconstruction_defense.data.outputs import OutputError
+from reconstruction_defense.training import zoo
 
 # Trains a LeNet 3 epochs on 6,000 real MNIST images with a checkpoint per epoch, then prints
 # the sha256 of its final weights. Run in a subprocess so that it can really be killed.
 TRAIN_SCRIPT = """
 import signal, sys, torch
 signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
-from reconstruction_defense.data import load_dataset
-from reconstruction_defense.evaluate import model_digest
-from reconstruction_defense.models import build_classifier
-from reconstruction_defense.train import classifier_epoch, fit
+from reconstruction_defense.data.datasets import load_dataset
+from reconstruction_defense.data.checkpoints import model_digest
+from reconstruction_defense.method import build_classifier
+from reconstruction_defense.training.loops import classifier_epoch, fit
 torch.set_num_threads(1)
 data = load_dataset("mnist", "train", n=6000, seed=0)
 torch.manual_seed(0)
@@ -45,8 +53,9 @@ print(model_digest(model))
 
 def _train(stem: Path, **popen) -> subprocess.Popen:
     env = {**os.environ, DATA_ENV: str(data_root().resolve()), "TQDM_DISABLE": "1"}
-    return subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT, str(stem)], env=env,
-                            stdout=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-c", TRAIN_SCRIPT, str(stem)], env=env, stdout=subprocess.PIPE, text=True, **popen
+    )
 
 
 def _epochs_done(stem: Path) -> int:
@@ -89,6 +98,7 @@ def test_a_finished_step_loads_and_never_trains_again(tmp_path, monkeypatch):
 
     def no_training(*args, **kwargs):
         raise AssertionError("a cached classifier was trained again")
+
     monkeypatch.setattr(zoo, "classifier_epoch", lambda *a, **k: no_training)
     again = zoo.trained_classifier("lenet", train, profile, tmp_path)
     for a, b in zip(first.state_dict().values(), again.state_dict().values()):
@@ -122,15 +132,17 @@ def test_checkpoint_of_another_dataset_or_architecture_is_refused(tmp_path):
         checkpoints.load(made.with_suffix(""), {**config, "arch": "resnet20"})
 
 
-@pytest.mark.parametrize("code,fix", [(errno.EACCES, "make .* writable"),
-                                      (errno.EROFS, "make .* writable"),
-                                      (errno.ENOSPC, "free space on the disk")])
+@pytest.mark.parametrize(
+    "code,fix",
+    [(errno.EACCES, "make .* writable"), (errno.EROFS, "make .* writable"), (errno.ENOSPC, "free space on the disk")],
+)
 def test_unwritable_output_is_one_clear_error_and_keeps_the_old_file(tmp_path, monkeypatch, code, fix):
     target = tmp_path / "results" / "table.csv"
     outputs.atomic_write(target, b"old results")
 
     def refuse(*args, **kwargs):
         raise OSError(code, os.strerror(code))
+
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     with pytest.raises(OutputError, match=rf"cannot write {target}: .*; {fix}"):
         outputs.atomic_write(target, b"new results")
@@ -155,6 +167,7 @@ def test_full_disk_during_a_checkpoint_save_keeps_the_previous_checkpoint(tmp_pa
         def write(self, data):
             self.fh.write(data[: len(data) // 2])
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
     monkeypatch.setattr(os, "fdopen", FullDisk)
     with pytest.raises(OutputError, match="ck.safetensors: No space left on device; free space"):
         checkpoints.save(stem, {"w": torch.zeros(3)}, {"config": {"epoch": 2}})
@@ -210,19 +223,24 @@ def test_corrupt_image_in_a_folder_is_named(tmp_path):
 
 def test_no_pickle_loading_anywhere_in_the_package():
     """Loading never runs code from a file: no torch.load, pickle or allow_pickle in the package."""
-    banned = {("torch", "load"), ("pickle", "load"), ("pickle", "loads"), ("np", "load"),
-              ("numpy", "load")}
+    banned = {("torch", "load"), ("pickle", "load"), ("pickle", "loads"), ("np", "load"), ("numpy", "load")}
     package = Path(reconstruction_defense.__file__).parent
     found = []
     for file in package.rglob("*.py"):
         for node in ast.walk(ast.parse(file.read_text())):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                    and (node.value.id, node.attr) in banned):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and (node.value.id, node.attr) in banned
+            ):
                 found.append(f"{file.name}:{node.lineno} {node.value.id}.{node.attr}")
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
-                found += [f"{file.name}:{node.lineno} import {n}" for n in names
-                          if n.split(".")[0] in ("pickle", "dill", "joblib")]
+                found += [
+                    f"{file.name}:{node.lineno} import {n}"
+                    for n in names
+                    if n.split(".")[0] in ("pickle", "dill", "joblib")
+                ]
     assert not found, found
 
 
@@ -233,8 +251,7 @@ def test_a_run_split_by_dataset_adds_up_instead_of_overwriting(tmp_path):
     outputs.save_table(pd.DataFrame({"dataset": ["CIFAR-10"], "accuracy": [0.3]}), path)
     outputs.save_table(pd.DataFrame({"dataset": ["MNIST"], "accuracy": [0.5]}), path)  # MNIST redone
     table = pd.read_csv(path)
-    assert sorted(zip(table.dataset, table.accuracy)) == [
-        ("CIFAR-10", 0.3), ("Fashion-MNIST", 0.6), ("MNIST", 0.5)]
+    assert sorted(zip(table.dataset, table.accuracy)) == [("CIFAR-10", 0.3), ("Fashion-MNIST", 0.6), ("MNIST", 0.5)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adaptive_accuracy.csv"]
 
 
@@ -247,6 +264,5 @@ def test_notebooks_write_files_only_through_the_atomic_helpers():
         for i, cell in enumerate(json.loads(path.read_text())["cells"]):
             source = "".join(cell["source"])
             if cell["cell_type"] == "code":
-                found += [f"{path.name} cell {i}: {call}" for call in (".to_csv(", ".savefig(")
-                          if call in source]
+                found += [f"{path.name} cell {i}: {call}" for call in (".to_csv(", ".savefig(") if call in source]
     assert not found, found

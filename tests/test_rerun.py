@@ -1,7 +1,9 @@
 """The papermill runner: order, the profile passed to the kernels, first failure stops the run and
-is named; wall times recorded; committed notebooks stay rerunnable under any profile; the README
-report rendered from the CSVs."""
+is named; wall times recorded; committed notebooks stay rerunnable under any profile; the docs'
+papermill example runs; two results folders compared; widget state stripped."""
+
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,12 +11,12 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
-from reconstruction_defense.report import (END, PROSE_HEADING, START, render, replace_between_markers,
-                                          unsupported_prose_numbers)
-from reconstruction_defense.report_sections import cw_seeds_section, main_command_section
-from reconstruction_defense.rerun import finish_executed, main, notebooks_in, record_time
+from reconstruction_defense.cli.rerun import finish_executed, main, notebooks_in, record_time
+
+REPO = Path(__file__).parent.parent
 
 
 def _notebook(path, body):
@@ -27,9 +29,12 @@ def _notebook(path, body):
 def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    _notebook(folder / "01_ok.ipynb", 'open("ran_01.txt", "w").write(profile_name)\n'
-              'import os; os.makedirs("../runs/checkpoints"); open("../runs/checkpoints/a.safetensors", "w")\n'
-              'import time; ballast = b"x" * (200 * 2**20); time.sleep(2)  # a kernel peak above 200 MiB')
+    _notebook(
+        folder / "01_ok.ipynb",
+        'open("ran_01.txt", "w").write(profile_name)\n'
+        'import os; os.makedirs("../runs/checkpoints"); open("../runs/checkpoints/a.safetensors", "w")\n'
+        'import time; ballast = b"x" * (200 * 2**20); time.sleep(2)  # a kernel peak above 200 MiB',
+    )
     _notebook(folder / "02_broken.ipynb", 'raise RuntimeError("boom")')
     _notebook(folder / "03_never.ipynb", 'open("ran_03.txt", "w").write("x")')
     assert main(["--profile", "smoke", "--notebooks", str(folder)]) == 1
@@ -46,16 +51,24 @@ def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
 
 def test_times_keep_a_cold_and_a_warm_run_per_notebook(tmp_path):
     file = tmp_path / "rerun_times.csv"
-    pd.DataFrame({"notebook": ["01_a.ipynb", "03_c.ipynb"], "profile": ["cpu", "cpu"],  # legacy rows
-                  "seconds": [5.0, 7.0]}).to_csv(file, index=False)
+    pd.DataFrame(
+        {
+            "notebook": ["01_a.ipynb", "03_c.ipynb"],
+            "profile": ["cpu", "cpu"],  # legacy rows
+            "seconds": [5.0, 7.0],
+        }
+    ).to_csv(file, index=False)
     record_time(file, "01_a.ipynb", "cpu", 300.0, 900.0, 4)  # cold: made 4 cache files; supersedes 5.0
-    record_time(file, "01_a.ipynb", "cpu", 20.0, 700.0, 0)   # warm
+    record_time(file, "01_a.ipynb", "cpu", 20.0, 700.0, 0)  # warm
     record_time(file, "01_a.ipynb", "cpu", 10.0, float("nan"), 0)  # a later warm run replaces it
     record_time(file, "02_b.ipynb", "smoke", 1.0, 100.0, 0)
     rows = pd.read_csv(file)
     assert rows[["notebook", "profile", "run", "seconds"]].values.tolist() == [
-        ["01_a.ipynb", "cpu", "cold", 300.0], ["01_a.ipynb", "cpu", "warm", 10.0],
-        ["02_b.ipynb", "smoke", "warm", 1.0], ["03_c.ipynb", "cpu", "not recorded", 7.0]]
+        ["01_a.ipynb", "cpu", "cold", 300.0],
+        ["01_a.ipynb", "cpu", "warm", 10.0],
+        ["02_b.ipynb", "smoke", "warm", 1.0],
+        ["03_c.ipynb", "cpu", "not recorded", 7.0],
+    ]
     assert rows.new_cache_files.fillna(-1).tolist() == [4, 0, 0, -1]
 
 
@@ -74,7 +87,7 @@ def test_committed_notebooks_replay_under_nbval_with_safe_defaults():
 def test_rerun_injects_parameters_that_the_executed_notebook_records(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    _notebook(folder / "01_ok.ipynb", 'print(profile_name)')
+    _notebook(folder / "01_ok.ipynb", "print(profile_name)")
     assert main(["--profile", "smoke", "--notebooks", str(folder)]) == 0
     executed = nbformat.read(tmp_path / "runs" / "smoke" / "notebooks" / "01_ok.ipynb", as_version=4)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
@@ -82,14 +95,29 @@ def test_rerun_injects_parameters_that_the_executed_notebook_records(tmp_path):
     assert "nbval-skip" in injected[0].metadata.tags
 
 
-def test_the_readmes_papermill_example_runs_from_the_repository_root(tmp_path):
+def test_the_docs_papermill_example_runs_from_the_repository_root(tmp_path):
     root = Path(__file__).parent.parent
-    assert "papermill notebooks/02_restorer_training.ipynb out.ipynb -p profile_name smoke" in (
-        root / "README.md").read_text()
+    assert (
+        "papermill notebooks/02_restorer_training.ipynb out.ipynb -p profile_name smoke"
+        in (root / "docs" / "running.md").read_text()
+    )
     out = tmp_path / "out.ipynb"
-    done = subprocess.run([sys.executable, "-m", "papermill", "notebooks/02_restorer_training.ipynb", str(out),
-                           "-p", "profile_name", "smoke", "--no-progress-bar"], cwd=root, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            "notebooks/02_restorer_training.ipynb",
+            str(out),
+            "-p",
+            "profile_name",
+            "smoke",
+            "--no-progress-bar",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert (root / "runs" / "smoke" / "results" / "restorer_quality.csv").exists()
     assert not (root.parent / "runs").exists()  # nothing written outside the repository
@@ -98,70 +126,6 @@ def test_the_readmes_papermill_example_runs_from_the_repository_root(tmp_path):
 def test_empty_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
         notebooks_in(tmp_path)
-
-
-def test_report_renders_every_section_from_a_smoke_run_and_keeps_the_rest_of_the_readme(tmp_path):
-    results = tmp_path / "results"
-    results.mkdir()
-    pd.DataFrame({"notebook": ["01_a.ipynb"], "profile": ["smoke"], "seconds": [90.0]}).to_csv(
-        results / "rerun_times.csv", index=False)
-    with pytest.raises(FileNotFoundError, match="restorer_quality.csv is missing: run"):
-        render(results)
-    partial = render(results, partial=True)
-    assert "Not in this run yet: " in partial and "restorer_quality.csv is missing" in partial
-    assert "| 01_a.ipynb | smoke | not recorded | 1.5 | not recorded | not recorded |" in partial
-    readme = f"# title\n{START}\nold numbers\n{END}\n## Layout\n"
-    with pytest.raises(ValueError, match="markers"):
-        replace_between_markers("# no markers", "x")
-    new = replace_between_markers(readme, "| new |")
-    assert new.startswith("# title\n") and new.endswith("## Layout\n") and "old numbers" not in new
-
-
-def test_main_command_table_is_rendered_beside_table_1_from_its_csv():
-    results = Path(__file__).parent.parent / "results"
-    table = pd.read_csv(results / "table_mnist_cpu.csv")
-    rows = main_command_section(results).splitlines()[2:]
-    assert len(rows) == table.attack.nunique() == 5
-    clean = table[(table.attack == "clean") & (table.defense == "none")].iloc[0]
-    assert rows[0].startswith(f"| clean | - | {clean.accuracy:.1%} [{clean.ci_low:.1%}, {clean.ci_high:.1%}] | 99% |")
-
-
-def test_cw_seed_table_is_rendered_from_its_csv_and_names_the_worst_ratio():
-    results = Path(__file__).parent.parent / "results"
-    table = pd.read_csv(results / "cw_deepfool_seeds.csv")
-    assert table.ratio.max() <= 1.0 and (table.cw_success == 1.0).all()  # the benchmark's own bar
-    assert {"AVX2", "AVX512"} <= set(table.kernels) and table.groupby("dataset").seed.nunique().min() >= 3
-    text = cw_seeds_section(results)
-    assert len(text.split("\n\n")[0].splitlines()) == 2 + len(table)
-    worst = table.loc[table.ratio.idxmax()]
-    assert f"Worst ratio: {worst.ratio:.3f} ({worst.dataset}, seed {worst.seed}, {worst.kernels} kernels" in text
-
-
-def test_readme_prose_states_only_numbers_its_cited_rows_hold():
-    root = Path(__file__).parent.parent
-    assert unsupported_prose_numbers((root / "README.md").read_text(), root / "results") == []
-
-
-def _prose(*blocks: str) -> str:
-    return f"{PROSE_HEADING}\n" + "\n\n".join(blocks) + f"\n{START}\n12.5%\n"
-
-
-def test_prose_check_catches_typed_stale_and_uncited_numbers(tmp_path):
-    pd.DataFrame({"dataset": ["MNIST", "CIFAR"], "eps": [0.15, 0.005], "accuracy": [0.941, 0.3],
-                  "cell": ["61.4% [58.3%, 64.4%]", "1.0% [0.2%, 2.0%]"], "n": [1000, 1000],
-                  "median_l2": [2.8134, 0.25]}).to_csv(tmp_path / "t.csv", index=False)
-    cite = "<!-- cite t.csv: dataset=MNIST -->"
-    good = f"At ε = 0.15 (notebook 06, Table 4, k = 2, ResNet-20) 94.1 % [58.3 %, 64.4 %] of 1,000, L2 2.81 {cite}"
-    assert unsupported_prose_numbers(_prose(good), tmp_path) == []
-    checks = {  # planted: a typed number, another row's number, a derived one, an uncited block
-        f"holds 94.2 % {cite}": "94.2 %", f"holds 30.0 % {cite}": "30.0 %", f"a gain of 3 points {cite}": "3",
-        "holds 94.1 % (no citation)": "94.1 %"}
-    for block, number in checks.items():
-        assert [p.split(" (in")[0] for p in unsupported_prose_numbers(_prose(good, block), tmp_path)] == [number]
-    with pytest.raises(ValueError, match="no row matches"):
-        unsupported_prose_numbers(_prose("1 % <!-- cite t.csv: dataset=SVHN -->"), tmp_path)
-    with pytest.raises(ValueError, match="no column"):
-        unsupported_prose_numbers(_prose("1 % <!-- cite t.csv: split=test -->"), tmp_path)
 
 
 def test_compare_results_tells_identical_renamed_and_changed_tables_apart(tmp_path):
@@ -174,15 +138,20 @@ def test_compare_results_tells_identical_renamed_and_changed_tables_apart(tmp_pa
         pd.DataFrame({"seconds": [len(str(d))]}).to_csv(d / "rerun_times.csv", index=False)
 
     def compare(*extra):
-        return subprocess.run([sys.executable, str(script), str(before), str(after), *extra],
-                              capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, str(script), str(before), str(after), *extra], capture_output=True, text=True
+        )
+
     assert compare().returncode == 1  # display names vs keys differ byte for byte
     done = compare("--attack-keys")
     assert done.returncode == 0 and "t.csv: identical once attack display names" in done.stdout
     assert "rerun_times" not in done.stdout
     pd.DataFrame({"attack": ["cw", "apgd_ce (cascade)"], "accuracy": [0.5, 0.26]}).to_csv(after / "t.csv", index=False)
     done = compare("--attack-keys")
-    assert done.returncode == 1 and "DIFFERENT (line 3: 'apgd_ce (cascade),0.25' vs 'apgd_ce (cascade),0.26')" in done.stdout
+    assert (
+        done.returncode == 1
+        and "DIFFERENT (line 3: 'apgd_ce (cascade),0.25' vs 'apgd_ce (cascade),0.26')" in done.stdout
+    )
 
 
 def _saved_widget_state(nb: dict) -> list[str]:
@@ -202,8 +171,10 @@ def test_committed_notebooks_carry_no_widget_state_and_a_rerun_strips_it(tmp_pat
     explorer = json.loads((Path(__file__).parent.parent / "notebooks" / "explorer.ipynb").read_text())
     planted = json.loads(json.dumps(explorer))
     planted["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
-    bar = {"application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_major": 2, "version_minor": 0},
-           "text/plain": "training: 100%"}
+    bar = {
+        "application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_major": 2, "version_minor": 0},
+        "text/plain": "training: 100%",
+    }
     planted["cells"][-1]["outputs"] = [{"output_type": "display_data", "metadata": {}, "data": bar}]
     assert len(_saved_widget_state(planted)) == 2
     executed = tmp_path / "executed.ipynb"
@@ -213,3 +184,36 @@ def test_committed_notebooks_carry_no_widget_state_and_a_rerun_strips_it(tmp_pat
     assert _saved_widget_state(stripped) == []
     kept = stripped["cells"][-1]["outputs"][0]["data"]
     assert list(kept) == ["text/plain"] and "".join(kept["text/plain"]) == "training: 100%"
+
+
+def _nbstripout_args() -> list[str]:
+    config = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())
+    hooks = [h for repo in config["repos"] for h in repo["hooks"] if h["id"] == "nbstripout"]
+    return hooks[0]["args"]
+
+
+def test_the_commit_hook_and_the_rerun_strip_the_same_notebook_metadata(tmp_path):
+    """A committed notebook is a fixed point of both: nbstripout with the pre-commit hook's
+    arguments, and the rerun's :func:`finish_executed`; a planted papermill timestamp is stripped."""
+    committed = sorted((REPO / "notebooks").glob("*.ipynb"))
+    copies = [shutil.copy(path, tmp_path / path.name) for path in committed]
+    done = subprocess.run(
+        [sys.executable, "-m", "nbstripout", *_nbstripout_args(), *map(str, copies)], capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    for path, copy in zip(committed, map(Path, copies)):
+        assert json.loads(copy.read_text()) == json.loads(path.read_text()), f"{path.name}: nbstripout changes it"
+        finish_executed(copy)
+        assert json.loads(copy.read_text()) == json.loads(path.read_text()), f"{path.name}: the rerun changes it"
+    planted = json.loads((REPO / "notebooks" / "02_restorer_training.ipynb").read_text())
+    planted["metadata"]["papermill"] = {"start_time": "2026-12-04T10:00:00"}
+    planted["cells"][0]["metadata"]["execution"] = {"iopub.status.busy": "2026-12-04T10:00:01"}
+    for strip in ("nbstripout", "rerun"):
+        copy = tmp_path / f"{strip}.ipynb"
+        copy.write_text(json.dumps(planted))
+        if strip == "nbstripout":
+            subprocess.run([sys.executable, "-m", "nbstripout", *_nbstripout_args(), str(copy)], check=True)
+        else:
+            finish_executed(copy)
+        stripped = json.loads(copy.read_text())
+        assert "papermill" not in stripped["metadata"] and "execution" not in stripped["cells"][0]["metadata"], strip

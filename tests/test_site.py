@@ -1,5 +1,6 @@
 """The study's website: built in one command from the committed notebooks (warnings are errors,
 nothing re-executed), and notebook 06's page opened in headless Chromium with every figure loaded."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from browser import REPO, chromium_page, images_on_page
 
 NOTEBOOK = REPO / "notebooks" / "06_adaptive_evaluation.ipynb"
@@ -26,9 +26,12 @@ def figures_in(notebook: Path) -> int:
     return sum("image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", []))
 
 
-def test_the_site_has_the_readme_as_front_page_and_every_notebook(site):
+def test_the_site_has_the_readme_as_front_page_every_docs_page_and_every_notebook(site):
     front = (site / "index.html").read_text()
     assert "reconstruction-defense" in front and "Two commands" in front
+    for page in (REPO / "docs").glob("*.md"):  # the pages the README's sections moved to
+        assert f'href="docs/{page.stem}.html"' in front, page.name
+        assert (site / "docs" / f"{page.stem}.html").exists()
     for notebook in (REPO / "notebooks").glob("*.ipynb"):
         assert f'href="notebooks/{notebook.stem}.html"' in front, notebook.name
         assert (site / "notebooks" / f"{notebook.stem}.html").exists()

@@ -9,6 +9,6 @@ layer that calls the library with a profile's settings and returns tidy tables.
 - :mod:`.adaptive_verdict`: attacks that know the defense (notebooks 06 and 07)
 - :mod:`.explorer`: the interactive explorer's one step
 
-The library below never imports these; the runners above (``run``, ``rerun``, ``report``,
-``precompute``) do.
+May import every layer below (training, evaluation, reporting, attacks, method, config, data);
+only the commands (:mod:`..cli`) import it.
 """

@@ -1,5 +1,6 @@
-"""Notebook 08: the exact robust accuracy of the quantizing defense (:mod:`..exact`) beside the
-adaptive cascade's verdict (:func:`..adaptive.adaptive_survivors`), image by image."""
+"""Notebook 08: the exact robust accuracy of the quantizing defense (:mod:`..evaluation.exact`) beside the
+adaptive cascade's verdict (:func:`..evaluation.adaptive.adaptive_survivors`), image by image."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,15 +12,16 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
-from ..adaptive import adaptive_survivors
-from ..baselines import MedianFilter
-from ..data import ImageSet
-from ..defense import Defended
-from ..evaluate import model_digest, module_settings, predict, tensor_digest, wilson_interval
-from ..exact import STATUSES, VERSION, ExactVerdicts, exact_robustness
-from ..outputs import atomic_write
-from ..profiles import ExactConfig, Profile
-from ..zoo import train_or_load
+from ..config.profiles import ExactConfig, Profile
+from ..data.checkpoints import model_digest, tensor_digest
+from ..data.datasets import ImageSet
+from ..data.outputs import atomic_write
+from ..evaluation.adaptive import adaptive_survivors
+from ..evaluation.exact import STATUSES, VERSION, ExactVerdicts, exact_robustness
+from ..evaluation.scoring import module_settings, predict, wilson_interval
+from ..method.baselines import MedianFilter
+from ..method.defense import Defended
+from ..training.zoo import train_or_load
 
 AFTER_QUANTIZER = ("quantizer alone", "quantizer + median 2x2", "quantizer + restorer")
 
@@ -29,15 +31,29 @@ def exact_eps(profile: Profile, dataset: str) -> tuple[float, ...]:
     return dict(profile.exact.eps).get(dataset, ())
 
 
-def cached_exact(after: nn.Module, test: ImageSet, k: int, eps: float, config: ExactConfig, folder: Path
-                 ) -> ExactVerdicts:
-    """:func:`..exact.exact_robustness` of ``after`` on ``test`` with ``config``'s budget and probe,
+def cached_exact(
+    after: nn.Module, test: ImageSet, k: int, eps: float, config: ExactConfig, folder: Path
+) -> ExactVerdicts:
+    """:func:`..evaluation.exact.exact_robustness` of ``after`` on ``test`` with ``config``'s budget and probe,
     stored under ``folder`` keyed by the weights, structure and settings of ``after`` (a median
     filter has no weights), the images, k, eps, budget, probe and the code's version (a warm
     rerun loads it)."""
-    key = hashlib.sha256(repr((model_digest(after), repr(after), module_settings(after),
-                               tensor_digest(test.images, test.labels), k, eps, config.budget, config.probe,
-                               VERSION, torch.__version__)).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        repr(
+            (
+                model_digest(after),
+                repr(after),
+                module_settings(after),
+                tensor_digest(test.images, test.labels),
+                k,
+                eps,
+                config.budget,
+                config.probe,
+                VERSION,
+                torch.__version__,
+            )
+        ).encode()
+    ).hexdigest()[:16]
     file = Path(folder) / f"exact-{key}.safetensors"
     if file.exists():
         return ExactVerdicts.from_tensors(st_load(file.read_bytes()))
@@ -46,8 +62,9 @@ def cached_exact(after: nn.Module, test: ImageSet, k: int, eps: float, config: E
     return verdicts
 
 
-def exact_vs_cascade(dataset: str, profile: Profile, data_root: str | None = None,
-                     workdir: Path = Path("runs")) -> pd.DataFrame:
+def exact_vs_cascade(
+    dataset: str, profile: Profile, data_root: str | None = None, workdir: Path = Path("runs")
+) -> pd.DataFrame:
     """One row per test image and eps of the profile's exact grid: the exact status (robust /
     broken / undecided within ``exact.budget``), the reachable and evaluated k-level images,
     whether the adaptive cascade leaves the image correct, and for broken images whether the
@@ -59,14 +76,22 @@ def exact_vs_cascade(dataset: str, profile: Profile, data_root: str | None = Non
     frames = []
     for eps in exact_eps(profile, dataset):
         verdicts = cached_exact(after, test, k, eps, profile.exact, Path(workdir) / "exact")
-        attacked = adaptive_survivors(models.classifier, models.defense, test, eps, profile.attacks,
-                                      Path(workdir) / "adversarial", profile.seed)
+        attacked = adaptive_survivors(
+            models.classifier, models.defense, test, eps, profile.attacks, Path(workdir) / "adversarial", profile.seed
+        )
         broken = torch.tensor([s == "broken" for s in verdicts.status], device="cpu")
         breaks = torch.zeros_like(broken)
         breaks[broken] = predict(deployed, verdicts.witnesses[broken]) != test.labels[broken]
-        frames.append(verdicts.frame().assign(
-            dataset=test.info.display_name, k=k, eps=eps, image=range(len(test)),
-            attacked_robust=attacked.numpy(), witness_breaks=breaks.numpy()))
+        frames.append(
+            verdicts.frame().assign(
+                dataset=test.info.display_name,
+                k=k,
+                eps=eps,
+                image=range(len(test)),
+                attacked_robust=attacked.numpy(),
+                witness_breaks=breaks.numpy(),
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -79,14 +104,24 @@ def exact_summary(per_image: pd.DataFrame, budget: int) -> pd.DataFrame:
     for (dataset, eps), g in per_image.groupby(["dataset", "eps"], sort=False):
         n, c = len(g), g.status.value_counts().reindex(STATUSES, fill_value=0)
         attacked = int(g.attacked_robust.sum())
-        rows.append({"dataset": dataset, "eps": eps, "budget": budget, "n": n, **c.to_dict(),
-                     "exact_low": c.robust / n, "exact_high": (c.robust + c.undecided) / n,
-                     "ci_low": wilson_interval(int(c.robust), n)[0],
-                     "ci_high": wilson_interval(int(c.robust + c.undecided), n)[1],
-                     "attacked": attacked / n, "attacked_ci_low": wilson_interval(attacked, n)[0],
-                     "attacked_ci_high": wilson_interval(attacked, n)[1],
-                     "attacks_miss": int((g.attacked_robust & (g.status == "broken")).sum()),
-                     "exact_contradicted": int((~g.attacked_robust & (g.status == "robust")).sum())})
+        rows.append(
+            {
+                "dataset": dataset,
+                "eps": eps,
+                "budget": budget,
+                "n": n,
+                **c.to_dict(),
+                "exact_low": c.robust / n,
+                "exact_high": (c.robust + c.undecided) / n,
+                "ci_low": wilson_interval(int(c.robust), n)[0],
+                "ci_high": wilson_interval(int(c.robust + c.undecided), n)[1],
+                "attacked": attacked / n,
+                "attacked_ci_low": wilson_interval(attacked, n)[0],
+                "attacked_ci_high": wilson_interval(attacked, n)[1],
+                "attacks_miss": int((g.attacked_robust & (g.status == "broken")).sum()),
+                "exact_contradicted": int((~g.attacked_robust & (g.status == "robust")).sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -100,8 +135,7 @@ def undecided_by_budget(per_image: pd.DataFrame, budgets: list[int], probe: int)
         for b in budgets:
             depth = g.reachable.where(g.reachable <= b, min(probe, b)).clip(upper=b)
             decided = ((g.status == "broken") & (g.evaluated <= depth)) | ((g.status == "robust") & (g.reachable <= b))
-            rows.append({"dataset": dataset, "eps": eps, "budget": b, "undecided": int((~decided).sum()),
-                         "n": len(g)})
+            rows.append({"dataset": dataset, "eps": eps, "budget": b, "undecided": int((~decided).sum()), "n": len(g)})
     return pd.DataFrame(rows)
 
 
@@ -110,27 +144,44 @@ def exact_checks(per_image: pd.DataFrame) -> pd.DataFrame:
     robust, every witness breaks the deployed pipeline, and no image is called both."""
     broken = per_image.status == "broken"
     contradicted = int((~per_image.attacked_robust & (per_image.status == "robust")).sum())
-    checks = [("no attack breaks an image exact search proves robust", contradicted == 0,
-               f"{contradicted} image(s) robust by exact search but broken by an attack"),
-              ("every exact witness breaks the deployed pipeline", bool(per_image.witness_breaks[broken].all()),
-               f"{int(per_image.witness_breaks[broken].sum())} of {int(broken.sum())} witnesses misclassified")]
+    checks = [
+        (
+            "no attack breaks an image exact search proves robust",
+            contradicted == 0,
+            f"{contradicted} image(s) robust by exact search but broken by an attack",
+        ),
+        (
+            "every exact witness breaks the deployed pipeline",
+            bool(per_image.witness_breaks[broken].all()),
+            f"{int(per_image.witness_breaks[broken].sum())} of {int(broken.sum())} witnesses misclassified",
+        ),
+    ]
     return pd.DataFrame(checks, columns=["check", "passed", "detail"])
 
 
-def exact_ablation(dataset: str, profile: Profile, eps: float, data_root: str | None = None,
-                   workdir: Path = Path("runs")) -> pd.DataFrame:
+def exact_ablation(
+    dataset: str, profile: Profile, eps: float, data_root: str | None = None, workdir: Path = Path("runs")
+) -> pd.DataFrame:
     """What the restorer adds, exactly: the quantizer followed by nothing, by Feature Squeezing's
     2 x 2 median filter (Xu et al. 2018) or by the trained restorer, in front of the same
     classifier, evaluated exactly at ``eps`` on the same images; one row per variant."""
     models = train_or_load(dataset, profile, data_root, workdir)
     test, k = models.test.sample(profile.exact.n_test), models.defense.quantizer.k
-    after = {"quantizer alone": nn.Identity(), "quantizer + median 2x2": MedianFilter(2),
-             "quantizer + restorer": models.defense.restorer}
+    after = {
+        "quantizer alone": nn.Identity(),
+        "quantizer + median 2x2": MedianFilter(2),
+        "quantizer + restorer": models.defense.restorer,
+    }
     frames = []
     for name in AFTER_QUANTIZER:
         pipeline = nn.Sequential(after[name], models.classifier).eval()
         verdicts = cached_exact(pipeline, test, k, eps, profile.exact, Path(workdir) / "exact")
         frames.append(verdicts.frame().assign(dataset=test.info.display_name, eps=eps, defense=name))
     table = pd.concat(frames, ignore_index=True)
-    return (table.groupby(["dataset", "eps", "defense"], sort=False).status.value_counts()
-            .unstack(fill_value=0).reindex(columns=list(STATUSES), fill_value=0).reset_index())
+    return (
+        table.groupby(["dataset", "eps", "defense"], sort=False)
+        .status.value_counts()
+        .unstack(fill_value=0)
+        .reindex(columns=list(STATUSES), fill_value=0)
+        .reset_index()
+    )

@@ -1,5 +1,6 @@
 """Tables 1-3: the paper's protocol, and the defense (trained once per dataset) in front of other
 classifiers."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,14 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..attacks import PAPER_ATTACKS
-from ..data import ImageSet
-from ..defense import ReconstructionDefense
-from ..evaluate import evaluate
-from ..models.classifiers import DISPLAY, Classifier, paper_network
-from ..paper import transfer_tables
-from ..profiles import Profile, recipe_for
-from ..zoo import ModelsAndData, train_or_load, trained_classifier
+from ..attacks.registry import PAPER_ATTACKS
+from ..config.profiles import Profile, recipe_for
+from ..data.datasets import ImageSet
+from ..evaluation.scoring import evaluate
+from ..method.classifiers import DISPLAY, Classifier, paper_network
+from ..method.defense import ReconstructionDefense
+from ..reporting.paper import transfer_tables
+from ..training.zoo import ModelsAndData, train_or_load, trained_classifier
 
 
 def table_strengths(profile: Profile, dataset: str) -> dict[str, float]:
@@ -25,15 +26,27 @@ def table_strengths(profile: Profile, dataset: str) -> dict[str, float]:
     return {a: iterations.get(a, eps) for a in PAPER_ATTACKS}
 
 
-def paper_protocol_table(classifier: Classifier, defense: ReconstructionDefense, test: ImageSet,
-                         profile: Profile, workdir: Path = Path("runs")) -> pd.DataFrame:
+def paper_protocol_table(
+    classifier: Classifier,
+    defense: ReconstructionDefense,
+    test: ImageSet,
+    profile: Profile,
+    workdir: Path = Path("runs"),
+) -> pd.DataFrame:
     """Tables 1-3's protocol: clean, then each paper attack at :func:`table_strengths`, made on
     the bare classifier and scored without and with the defense."""
     attacks = [("clean", 0), *table_strengths(profile, test.info.name).items()]
     defense_name = f"quantize k={defense.quantizer.k} + restorer"
-    return evaluate(classifier, test, attacks, {"none": None, defense_name: defense},
-                    model_name=DISPLAY[classifier.arch], params=profile.attacks,
-                    cache_dir=Path(workdir) / "adversarial", seed=profile.seed)
+    return evaluate(
+        classifier,
+        test,
+        attacks,
+        {"none": None, defense_name: defense},
+        model_name=DISPLAY[classifier.arch],
+        params=profile.attacks,
+        cache_dir=Path(workdir) / "adversarial",
+        seed=profile.seed,
+    )
 
 
 def transfer_archs(profile: Profile, dataset: str) -> tuple[str, ...]:
@@ -43,8 +56,10 @@ def transfer_archs(profile: Profile, dataset: str) -> tuple[str, ...]:
     for a dataset the paper does not have."""
     in_paper = set(transfer_tables().query("dataset == @dataset").network)
     main = profile.classifier.arch
-    return (main, *[a for a in profile.classifier.transfer if a != main
-                    and (not in_paper or paper_network(a) in in_paper)])
+    return (
+        main,
+        *[a for a in profile.classifier.transfer if a != main and (not in_paper or paper_network(a) in in_paper)],
+    )
 
 
 def transfer_table(models: ModelsAndData, profile: Profile, workdir: Path = Path("runs")) -> pd.DataFrame:
@@ -52,24 +67,34 @@ def transfer_table(models: ModelsAndData, profile: Profile, workdir: Path = Path
     of the other classifiers of :func:`transfer_archs`, each trained here, attacked at the paper's
     table strengths."""
     archs = transfer_archs(profile, models.train.info.name)
-    tables = [paper_protocol_table(trained_classifier(arch, models.train, profile, workdir), models.defense,
-                                   models.test, profile, workdir).assign(arch=arch) for arch in archs]
+    tables = [
+        paper_protocol_table(
+            trained_classifier(arch, models.train, profile, workdir), models.defense, models.test, profile, workdir
+        ).assign(arch=arch)
+        for arch in archs
+    ]
     return pd.concat(tables, ignore_index=True)
 
 
-def seed_spread(models: ModelsAndData, profile: Profile, data_root: str | None = None,
-                workdir: Path = Path("runs")) -> pd.DataFrame:
+def seed_spread(
+    models: ModelsAndData, profile: Profile, data_root: str | None = None, workdir: Path = Path("runs")
+) -> pd.DataFrame:
     """Training variance of the main row of Tables 1-3: the main classifier and its restorer
     trained under each of the profile's ``spread.seeds``, each scored with
     :func:`paper_protocol_table` on ``models``' test images with the profile's attack seed. Per
     (defense, attack, strength): the mean, lowest and highest accuracy and the number of seeds
     (no rows for a dataset outside ``spread.datasets``)."""
     if models.train.info.name not in profile.spread.datasets:
-        return pd.DataFrame(columns=["dataset", "model", "defense", "attack", "strength", "mean", "low", "high", "seeds"])
+        return pd.DataFrame(
+            columns=["dataset", "model", "defense", "attack", "strength", "mean", "low", "high", "seeds"]
+        )
     runs = []
     for seed in profile.spread.seeds:
         trained = train_or_load(models.train.info.name, replace(profile, seed=seed), data_root, workdir)
         runs.append(paper_protocol_table(trained.classifier, trained.defense, models.test, profile, workdir))
     table = pd.concat(runs, ignore_index=True)
-    return (table.groupby(["dataset", "model", "defense", "attack", "strength"], sort=False).accuracy
-            .agg(mean="mean", low="min", high="max", seeds="count").reset_index())
+    return (
+        table.groupby(["dataset", "model", "defense", "attack", "strength"], sort=False)
+        .accuracy.agg(mean="mean", low="min", high="max", seeds="count")
+        .reset_index()
+    )
