@@ -17,7 +17,8 @@ from reconstruction_defense.evaluation.adaptive_l2 import L2_ATTACKS, l2_table
 from reconstruction_defense.evaluation.scoring import predict
 from reconstruction_defense.method import build_classifier
 from reconstruction_defense.method.defense import Defended
-from reconstruction_defense.reporting.sections import adaptive_section, l2_section, sanity_section
+from reconstruction_defense.reporting.pages import render_block
+from reconstruction_defense.reporting.sections import IncompleteResults, adaptive_section, l2_section, sanity_section
 
 FAST = AttackParams(pgd_steps=10, apgd_steps=10, square_queries=100)
 
@@ -195,8 +196,12 @@ def test_l2_table_reads_accuracy_off_the_minimal_perturbations(lenet, defense, m
     median = table[table.attack == "worst case"].groupby("threat").median_l2.first()
     assert median["undefended"] < median["adaptive"]  # the defense makes the attacker pay some L2
     table.to_csv(tmp_path / "adaptive_l2.csv", index=False)
-    text = l2_section(tmp_path)  # the README's table, from the CSV
+    text = l2_section(tmp_path)  # the docs' table, from the CSV
     assert "| MNIST | 60 | 2.0 | " in text and "Median L2 needed" in text
+    table[table.attack == "cw"].to_csv(tmp_path / "adaptive_l2.csv", index=False)  # planted: C&W alone
+    with pytest.raises(IncompleteResults, match="no 'worst case' rows"):
+        l2_section(tmp_path)
+    assert "Not in this run yet: " in render_block("adaptive", tmp_path, partial=True)
 
 
 def test_median_l2_is_over_the_images_the_model_gets_right(defense, mnist_test, tmp_path):

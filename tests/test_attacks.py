@@ -162,13 +162,14 @@ def test_ddn_is_a_converged_second_minimal_norm_attack(lenet, mnist_test, cifar_
     from reconstruction_defense.attacks import minimal as minimal_attacks
     from reconstruction_defense.evaluation.checks import minimal_l2
 
-    for model, test in ((lenet, mnist_test.head(100)), cifar_lenet):
-        _, df_success, df_median = minimal_l2(model, test, "deepfool", 50, AttackParams())
+    deepfool_medians = {}
+    for name, model, test in (("mnist", lenet, mnist_test.head(100)), ("cifar10", *cifar_lenet)):
+        _, _, deepfool_medians[name] = minimal_l2(model, test, "deepfool", 50, AttackParams())
         _, success, median = minimal_l2(model, test, "ddn", 100, AttackParams())
-        assert success == 1.0 and median <= 1.05 * df_median, (success, median, df_median)
+        assert success == 1.0 and median <= 1.05 * deepfool_medians[name], (name, success, median)
     monkeypatch.setattr(minimal_attacks, "DDN_GAMMA", 0.0)  # planted: the norm never adapts
     _, success, median = minimal_l2(lenet, mnist_test.head(100), "ddn", 100, AttackParams())
-    assert success < 1.0 or median > 1.05 * df_median
+    assert success < 1.0 or median > 1.05 * deepfool_medians["mnist"]  # against MNIST's own DeepFool
 
 
 def test_the_progress_bar_inside_an_attack_counts_its_passes_and_changes_nothing(lenet, batch, monkeypatch):

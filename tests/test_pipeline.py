@@ -225,3 +225,19 @@ def test_the_verdicts_seed_spread_attacks_each_seeds_classifier_and_restorer(tmp
     monkeypatch.setattr(adaptive_verdict, "replace", lambda profile, seed: profile)
     same = adaptive_verdict.adaptive_seed_spread("mnist", profile, workdir=tmp_path)
     assert (same["low"] == same["high"]).all()
+
+
+def test_an_attack_on_two_settings_of_one_baseline_never_shares_a_cached_set(lenet, mnist_test, tmp_path, monkeypatch):
+    """JPEG's quality is neither a weight nor in the module's repr: the cache key holds it through
+    the module's plain settings, so each quality gets its own adversarial set."""
+    from reconstruction_defense.method.baselines import JPEGCompression
+
+    ev = importlib.import_module("reconstruction_defense.evaluation.scoring")
+    x, y = mnist_test.images[:8], mnist_test.labels[:8]
+    low, high = (Defended(JPEGCompression(q), lenet).eval() for q in (10, 95))
+    assert repr(low) == repr(high) and ev.model_digest(low) == ev.model_digest(high)
+    params = AttackParams(bim_steps=2)
+    files = {ev._cache_file(m, x, y, "bim", 0.1, params, 0, tmp_path) for m in (low, high)}
+    assert len(files) == 2
+    monkeypatch.setattr(ev, "module_settings", lambda module: [])  # planted: a key blind to settings
+    assert len({ev._cache_file(m, x, y, "bim", 0.1, params, 0, tmp_path) for m in (low, high)}) == 1

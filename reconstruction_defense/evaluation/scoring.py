@@ -119,13 +119,15 @@ def _cache_file(
 ) -> Path | None:
     if cache_dir is None:
         return None
-    # the weights and the module's structure: a wrapper with the same weights (a BPDA pipeline
-    # beside the deployed one, a masked copy) attacks another function
+    # the weights, the module's structure and its plain settings: a wrapper with the same weights
+    # (a BPDA pipeline beside the deployed one, a masked copy) or a baseline with another setting
+    # (JPEG quality, squeeze bits, PixelDefend's eps) attacks another function
     key = hashlib.sha256(
         repr(
             (
                 model_digest(classifier),
                 repr(classifier),
+                module_settings(classifier),
                 attack,
                 float(strength),
                 sorted(params_used(attack, params).items()),

@@ -16,6 +16,7 @@ from pathlib import Path
 from . import sections as s
 from .frontpage import notebook_map_section, verdict_section
 from .prose import unsupported_numbers
+from .sections import IncompleteResults
 
 Renderer = Callable[[Path], str]
 BLOCKS: dict[str, list[tuple[str | None, Renderer]]] = {  # name: (level-3 title or None, renderer)
@@ -57,15 +58,16 @@ CHECKED = re.compile(r"<!-- checked prose -->(.*?)<!-- /checked prose -->", re.S
 
 
 def render_block(name: str, results: Path, partial: bool = False) -> str:
-    """Block ``name`` of :data:`BLOCKS` from the CSVs under ``results``. A missing CSV is an
-    error, unless ``partial``: then its section says which file is missing and how to make it."""
+    """Block ``name`` of :data:`BLOCKS` from the CSVs under ``results``. A missing CSV, or one
+    without the rows its section must show, is an error, unless ``partial``: then the section says
+    what is missing and how to make it."""
     if name not in BLOCKS:
         raise ValueError(f"no rendered block {name!r}; the blocks are {', '.join(BLOCKS)}")
 
     def body(fn: Renderer) -> str:
         try:
             return fn(results)
-        except FileNotFoundError as err:
+        except (FileNotFoundError, IncompleteResults) as err:
             if not partial:
                 raise
             return f"Not in this run yet: {err}."
