@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 import torch
+from test_quantizer_attacks import ball_points
 from torch import nn
 
 from reconstruction_defense.evaluation.exact import exact_robustness, reachable_images, search_space
@@ -16,10 +17,11 @@ from reconstruction_defense.method.quantize import quantize
 
 
 def _levels_by_sampling(pixel: float, k: int, eps: float) -> list[float]:
-    """The k-level values the quantizer outputs on 401 points of the ball around one pixel (its
-    two edges included): every level reachable within eps (intermediate ones span 1/(k-1))."""
-    points = (torch.tensor([pixel]) + torch.linspace(-eps, eps, 401)).clamp(0, 1)
-    return sorted(set(quantize(points, k).tolist()))
+    """The k-level values the quantizer outputs on 401 points of the ball around one pixel and on
+    the float32 neighbours of its two edges, each kept only if it lies in the ball (checked in
+    float64): every level reachable within eps (intermediate ones span 1/(k-1))."""
+    points = ball_points(torch.tensor([pixel]), eps)
+    return sorted(set(quantize(points, k).flatten().tolist()))
 
 
 def _brute_force_robust(after: nn.Module, x: torch.Tensor, y: int, k: int, eps: float) -> bool:
@@ -140,3 +142,50 @@ def test_cached_verdicts_of_weightless_variants_are_kept_apart(lenet, mnist_test
     fresh = exact_robustness(median, test.images, test.labels, 2, 0.1, config.budget, config.probe, progress=False)
     assert len(list(tmp_path.glob("exact-*.safetensors"))) == 2
     assert from_cache.status == fresh.status and torch.equal(from_cache.evaluated, fresh.evaluated)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 6, 8])
+def test_every_enumerated_image_is_a_fixed_point_of_the_quantizer(k, mnist_test):
+    """The search's levels are the quantizer's own outputs, bit for bit, for every k."""
+    torch.manual_seed(0)
+    after = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10)).eval()
+    for x, y in zip(mnist_test.images[:6], mnist_test.labels[:6]):
+        space = search_space(after, x, y, k, 0.8 / (k - 1))
+        images = space.patterns(0, int(min(space.size, 512)))
+        assert torch.equal(quantize(images, k), images)
+    # the defect this guards: levels as start + digits * (±1/(k-1)) in float32 are not the
+    # quantizer's outputs for some pairs of levels (k = 4: 2 of 16)
+    level = torch.arange(k, dtype=torch.float32) / (k - 1)
+    step = torch.tensor(1.0) / (k - 1)
+    old = level[:, None] + (torch.arange(k)[None] - torch.arange(k)[:, None]).float() * step
+    if k == 4:
+        assert int((old != level[None]).sum()) == 2
+
+
+def test_exact_enumeration_equals_brute_force_at_k_4_on_fashion_mnist():
+    """Fashion-MNIST images with few free pixels at k = 4: the set of enumerated images is the
+    set itertools builds from each pixel's sampled levels."""
+    from reconstruction_defense.data.datasets import load_dataset
+
+    test = load_dataset("fashion_mnist", "test", n=300, seed=0)
+    eps = 0.005  # the cpu profile's exact Fashion-MNIST eps: pixels near k = 4's ties are free
+    reachable = reachable_images(test.images, 4, eps)
+    small = (reachable > 8) & (reachable <= 2**10)
+    torch.manual_seed(0)
+    after = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10)).eval()
+    checked = 0
+    for i in small.nonzero().squeeze(1)[:5].tolist():
+        x = test.images[i]
+        space = search_space(after, x, test.labels[i], 4, eps)
+        enumerated = {tuple(p.flatten().tolist()) for p in space.patterns(0, int(space.size))}
+        flat = quantize(x, 4).flatten()
+        free = [(j, _levels_by_sampling(v, 4, eps)) for j, v in enumerate(x.flatten().tolist())]
+        free = [(j, levels) for j, levels in free if len(levels) > 1]
+        brute = set()
+        for combo in itertools.product(*(levels for _, levels in free)):
+            image = flat.clone()
+            image[[j for j, _ in free]] = torch.tensor(combo)
+            brute.add(tuple(image.tolist()))
+        assert enumerated == brute and len(brute) == space.size
+        checked += 1
+    assert checked == 5

@@ -23,10 +23,27 @@ def _near_thresholds(k: int) -> torch.Tensor:
     )
 
 
+def ball_points(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Float32 inputs around each pixel of ``x`` (rows: points): 401 points across the ball and
+    the four float32 neighbours of each edge, clamped to [0, 1], each replaced by ``x`` where it
+    lies outside the ball in exact (float64) arithmetic."""
+    points = x[None] + torch.linspace(-eps, eps, 401)[:, None]
+    for edge in (x - eps, x + eps):
+        near = [edge]
+        for toward in (torch.zeros_like(edge), torch.ones_like(edge)):
+            step = edge
+            for _ in range(2):
+                step = torch.nextafter(step, toward)
+                near.append(step)
+        points = torch.cat([points, torch.stack(near)])
+    points = points.clamp(0, 1)
+    inside = (points.double() - x.double()[None]).abs() <= eps
+    return torch.where(inside, points, x[None].expand_as(points))
+
+
 def _sampled_levels(x: torch.Tensor, k: int, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lowest and highest quantized value over 401 points of the ball, its two edges included."""
-    points = (x[None] + torch.linspace(-eps, eps, 401)[:, None]).clamp(0, 1)
-    q = quantize(points, k)
+    """Lowest and highest quantized value over the sampled points of the ball (:func:`ball_points`)."""
+    q = quantize(ball_points(x, eps), k)
     return q.amin(0), q.amax(0)
 
 
@@ -48,7 +65,18 @@ def test_reachable_levels_are_what_the_quantizer_outputs_inside_the_ball(k, eps)
         inside = (level >= low) & (level <= high)
         z = preimage(torch.full_like(x, level.item()), x, eps)
         assert torch.equal(quantize(z[inside], k), torch.full_like(z[inside], level.item()))
-        assert ((z - x).abs() <= eps + 1e-7).all() and z.min() >= 0 and z.max() <= 1
+        assert ((z.double() - x.double()).abs() <= eps).all() and z.min() >= 0 and z.max() <= 1  # exactly
+
+
+def test_a_ball_edge_on_a_tie_is_decided_in_float64():
+    """0.6 - 0.1 is 0.5 in float32, k = 2's tie (rounded down to 0), but the float32 pixel 0.6 is
+    0.60000002: every input within 0.1 of it lies above 0.5 and binarizes to 1."""
+    x, eps = torch.tensor([0.6]), 0.1
+    assert quantize((x - eps).clamp(0, 1), 2).item() == 0.0  # the float32 edge: the old rule
+    low, high = reachable_levels(x, 2, eps)
+    assert low.item() == high.item() == 1.0
+    z = preimage(torch.ones(1), x, eps)
+    assert (z.double() - x.double()).abs().item() <= eps and quantize(z, 2).item() == 1.0
 
 
 def test_the_reachable_check_catches_a_wrong_rule():

@@ -17,16 +17,31 @@ from ..config.attack_params import AttackParams
 from ..method.quantize import quantize
 
 
+def ball_edges(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """Per pixel, the lowest and the highest value of ``x``'s dtype in [x - eps, x + eps] ∩ [0, 1],
+    decided in float64: computed in float32, ``x - eps`` can round outside the ball (0.6 - 0.1
+    gives 0.5, a tie of the quantizer that no float32 input within 0.1 of 0.6 reaches)."""
+    wide = x.double()
+    low, high = (wide - eps).clamp(0, 1), (wide + eps).clamp(0, 1)
+    low_x, high_x = low.to(x.dtype), high.to(x.dtype)
+    low_x = torch.where(low_x.double() < low, torch.nextafter(low_x, torch.ones_like(low_x)), low_x)
+    high_x = torch.where(high_x.double() > high, torch.nextafter(high_x, torch.zeros_like(high_x)), high_x)
+    return low_x, high_x
+
+
 def reachable_levels(x: Tensor, k: int, eps: float) -> tuple[Tensor, Tensor]:
     """Per pixel, the lowest and highest k-level value the quantizer can output for any input in
-    [x - eps, x + eps] ∩ [0, 1]; every level between them is reachable too."""
-    return quantize((x - eps).clamp(0, 1), k), quantize((x + eps).clamp(0, 1), k)
+    [x - eps, x + eps] ∩ [0, 1] (:func:`ball_edges`); every level between them is reachable too,
+    since rounding is monotone."""
+    low, high = ball_edges(x, eps)
+    return quantize(low, k), quantize(high, k)
 
 
 def preimage(levels: Tensor, x: Tensor, eps: float) -> Tensor:
     """An input within eps of ``x`` that quantizes to ``levels`` (where they are reachable): the
     level itself if it lies in the ball, else the ball's nearest edge, which then rounds to it."""
-    return torch.minimum(torch.maximum(levels, x - eps), x + eps).clamp(0, 1)
+    low, high = ball_edges(x, eps)
+    return torch.minimum(torch.maximum(levels, low), high)
 
 
 def _margin(logits: Tensor, y: Tensor) -> Tensor:

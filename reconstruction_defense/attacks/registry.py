@@ -114,7 +114,7 @@ ATTACKS: dict[str, AttackInfo] = {
     "apgd_ce": AttackInfo(apgd_ce, "eps", "APGD-CE", ("apgd_steps",)),
     "apgd_dlr": AttackInfo(apgd_dlr, "eps", "APGD-DLR", ("apgd_steps",)),
     "square": AttackInfo(square, "eps", "Square", ("square_queries",)),
-    "flip": AttackInfo(flip_search, "eps", "Quantizer flip search", ("flip_steps",)),
+    "flip": AttackInfo(flip_search, "eps", "Quantizer flip search", ("flip_steps",), version=2),
     "ddn": AttackInfo(ddn, "iterations", "DDN"),
     "deepfool_ta": AttackInfo(deepfool_torchattacks, "iterations", "DeepFool (torchattacks)", ("overshoot",)),
     "cw_ta": AttackInfo(cw_torchattacks, "iterations", "C&W-L2 (torchattacks)", ("cw_c", "cw_kappa", "cw_lr")),

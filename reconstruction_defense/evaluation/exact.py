@@ -3,7 +3,8 @@
 ``after(q_k(x'))`` depends on ``x'`` only through the k-level image ``q_k(x')``. Within the
 L-inf ball of radius eps (and [0, 1]), a pixel can land only on the levels between the rounding of
 its lowest and its highest reachable value (:func:`~reconstruction_defense.attacks.quantizer.
-reachable_levels`: the quantizer itself applied to the ball's float32 edges, so its ties are ours),
+reachable_levels`: the quantizer itself applied to the ball's edges, decided in float64, so its
+ties are ours),
 and every pixel chooses independently. So an image is robust exactly when ``after`` classifies
 every one of the finitely many reachable k-level images right; evaluating them all is not a
 bound but the robust accuracy itself. Images with more reachable k-level images than a budget
@@ -30,7 +31,7 @@ from ..config.progress import bar
 from ..method.quantize import check_levels, quantize
 
 STATUSES = ("robust", "broken", "undecided")
-VERSION = 1  # part of cached verdicts' keys: raise it when the search changes what it returns
+VERSION = 2  # part of cached verdicts' keys: raise it when the search changes what it returns
 
 
 def level_counts(x: Tensor, k: int, eps: float) -> Tensor:
@@ -51,10 +52,11 @@ class SearchSpace:
 
     base: Tensor  # the k-level image with every free pixel at its favoured level
     pixels: Tensor  # flat indices of the free pixels, least important first
-    start: Tensor  # each free pixel's favoured level
-    step: Tensor  # +1/(k-1) or -1/(k-1): the direction away from the favoured level
+    start: Tensor  # each free pixel's favoured level, as its index 0 .. k - 1
+    step: Tensor  # +1 or -1: the direction away from the favoured level
     radix: Tensor  # each free pixel's number of levels
     size: float
+    k: int
 
     def patterns(self, first: int, stop: int) -> Tensor:
         """The k-level images numbered ``first`` .. ``stop - 1`` (mixed radix: digit i chooses
@@ -66,7 +68,8 @@ class SearchSpace:
         place = place.clamp_max(2.0**62).long()
         digits = (index[:, None] // place[None]) % self.radix[None]
         flat = self.base.flatten().repeat(len(index), 1)
-        flat[:, self.pixels] = self.start + digits * self.step
+        # level values from integer indices, divided as the quantizer divides: exactly its outputs
+        flat[:, self.pixels] = (self.start + digits * self.step).to(flat.dtype) / (self.k - 1)
         return flat.view(len(index), *self.base.shape)
 
 
@@ -82,13 +85,14 @@ def search_space(after: nn.Module, x: Tensor, y: Tensor, k: int, eps: float) -> 
     gain = grad[free].abs() * (high[free] - low[free])
     free = free[gain.argsort(stable=True)]
     to_high = grad[free] < 0  # raising the pixel lowers the margin
-    start = torch.where(to_high, high[free], low[free])
+    low_index, high_index = (torch.round(v[free] * (k - 1)).long() for v in (low, high))
+    start = torch.where(to_high, high_index, low_index)
     base = quantize(x, k).flatten().clone()
-    base[free] = start
-    radix = torch.round((high[free] - low[free]) * (k - 1)).long() + 1
-    step = torch.where(to_high, -1.0, 1.0).to(x.dtype) / (k - 1)
+    base[free] = torch.where(to_high, high[free], low[free])
+    radix = high_index - low_index + 1
+    step = torch.where(to_high, -1, 1)
     size = math.prod(radix.tolist())
-    return SearchSpace(base.view_as(x), free, start, step, radix, float(size))
+    return SearchSpace(base.view_as(x), free, start, step, radix, float(size), k)
 
 
 @dataclass
