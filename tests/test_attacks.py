@@ -261,3 +261,27 @@ def test_deepfool_iterates_of_one_run_equal_separate_runs_bit_for_bit(lenet, bat
     monkeypatch.setitem(attacks.ITERATES, "deepfool", aliased)
     planted = run_attack_iterates("deepfool", lenet, x, y, counts, params)
     assert not all(torch.equal(a, b) for a, b in zip(separate, planted))
+
+
+def test_bim_and_pgd_return_each_images_best_iterate_not_its_last(lenet, mnist_test):
+    """With more steps BIM's result can only get closer to the boundary, image by image, since
+    the shorter run's iterates are a prefix of the longer one's; the last iterate (torchattacks'
+    BIM, planted) moves away again for some images."""
+    import torchattacks
+
+    from reconstruction_defense.attacks.quantizer import _margin
+
+    x, y = mnist_test.images[:300], mnist_test.labels[:300]
+
+    def margins(adv):
+        with torch.no_grad():
+            return _margin(lenet(adv), y)
+
+    ours = [margins(run_attack("bim", lenet, x, y, 0.1, AttackParams(bim_steps=s))) for s in (3, 6, 12)]
+    assert (ours[1] <= ours[0]).all() and (ours[2] <= ours[1]).all()
+    last = [margins(torchattacks.BIM(lenet, eps=0.1, alpha=0.025, steps=s)(x, y)) for s in (3, 6, 12)]
+    assert ((last[1] > last[0]) | (last[2] > last[1])).any()  # the defect the rule guards against
+    adv = run_attack("pgd", lenet, x[:64], y[:64], 0.1, AttackParams(pgd_steps=10, pgd_restarts=2))
+    assert ((adv - x[:64]).abs() <= 0.1 + 1e-6).all() and adv.min() >= 0 and adv.max() <= 1
+    fgsm = run_attack("fgsm", lenet, x[:64], y[:64], 0.1)
+    assert (predict(lenet, adv) == y[:64]).float().mean() < (predict(lenet, fgsm) == y[:64]).float().mean()

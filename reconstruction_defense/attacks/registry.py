@@ -2,7 +2,8 @@
 for the adaptive evaluation also PGD, APGD-CE/DLR, Square and the quantizer flip search
 (strength = eps, L-inf) and DDN, a second minimal-norm L2 attack (strength = iterations).
 
-``deepfool`` and ``cw`` are our batched implementations (:mod:`.minimal`); ``deepfool_ta``
+BIM and PGD are ours and return each image's best iterate (:mod:`.linf`); ``deepfool`` and
+``cw`` are our batched implementations (:mod:`.minimal`); ``deepfool_ta``
 and ``cw_ta`` are torchattacks 3.5.1's, kept as test oracles and benchmark references. Every
 attack takes images in [0, 1] and a model returning logits, and leaves the model exactly as it
 found it. Tables hold an attack's key (``"cw"``); its display name (``"C&W-L2"``) is applied only
@@ -23,6 +24,7 @@ from ..config.attack_params import AttackParams
 from ..config.device import full_float32, model_device, on_device_of
 from ..config.progress import passes_bar
 from ..data.datasets import check_images
+from .linf import bim, pgd
 from .minimal import cw, cw_torchattacks, ddn, deepfool, deepfool_iterates, deepfool_torchattacks
 from .quantizer import flip_search
 
@@ -48,24 +50,6 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) ->
     return torchattacks.FGSM(model, eps=eps)(x, y)
 
 
-def bim(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) -> Tensor:
-    """BIM, eq. (2) (Kurakin et al. 2016): ``bim_steps`` steps of size eps/4, clipped to the eps-ball."""
-    return torchattacks.BIM(model, eps=eps, alpha=eps / 4, steps=p.bim_steps)(x, y)
-
-
-def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) -> Tensor:
-    """PGD-Linf (Madry et al. 2018): ``pgd_steps`` steps of 2.5 eps / steps from a random start in
-    the eps-ball, ``pgd_restarts`` times; per image the first restart that fools ``model`` is kept."""
-    attack = torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / p.pgd_steps, steps=p.pgd_steps)
-    best = attack(x, y)
-    for _ in range(p.pgd_restarts - 1):
-        still_right = _predicts(model, best) == y
-        if not still_right.any():
-            break
-        best[still_right] = attack(x[still_right], y[still_right])
-    return best
-
-
 def apgd_ce(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) -> Tensor:
     """APGD with cross-entropy (Croce & Hein 2020), Linf, ``apgd_steps`` steps, through torchattacks."""
     return torchattacks.APGD(model, norm="Linf", eps=eps, steps=p.apgd_steps, loss="ce")(x, y)
@@ -83,10 +67,6 @@ def square(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) 
 
 
 @torch.no_grad()
-def _predicts(model: nn.Module, x: Tensor) -> Tensor:
-    return model(x).argmax(1)
-
-
 @dataclass(frozen=True)
 class AttackInfo:
     """A registered attack: its function, what its strength means, its display name, the
@@ -104,13 +84,13 @@ _DEEPFOOL = ("overshoot", "deepfool_candidates")
 _CW = ("cw_c", "cw_kappa", "cw_lr", "cw_search_steps", "cw_start", *_DEEPFOOL)
 ATTACKS: dict[str, AttackInfo] = {
     "fgsm": AttackInfo(fgsm, "eps", "FGSM"),
-    "bim": AttackInfo(bim, "eps", "BIM", ("bim_steps",)),
+    "bim": AttackInfo(bim, "eps", "BIM", ("bim_steps",), version=2),
     "deepfool": AttackInfo(deepfool, "iterations", "DeepFool", _DEEPFOOL),
     # v2: start inside the tanh box by 1e-3, warm-start each search step (minimal_attacks.cw)
     # v3: start at DeepFool's point, Adam's step per image, cosine-annealed
     "cw": AttackInfo(cw, "iterations", "C&W-L2", _CW, version=3),
     # v2: random starts seeded per attack batch (batch_seed), so sharded runs equal serial ones
-    "pgd": AttackInfo(pgd, "eps", "PGD", ("pgd_steps", "pgd_restarts"), version=2),
+    "pgd": AttackInfo(pgd, "eps", "PGD", ("pgd_steps", "pgd_restarts"), version=3),
     "apgd_ce": AttackInfo(apgd_ce, "eps", "APGD-CE", ("apgd_steps",)),
     "apgd_dlr": AttackInfo(apgd_dlr, "eps", "APGD-DLR", ("apgd_steps",)),
     "square": AttackInfo(square, "eps", "Square", ("square_queries",)),
