@@ -201,7 +201,7 @@ def test_the_progress_bar_inside_an_attack_counts_its_passes_and_changes_nothing
     # per batch: DeepFool's start (its first look, 5 steps, its check), C&W's first look, 2 x 5 steps
     assert closed[0][1] == 2 * ((1 + 5 + 1) + (1 + 5 * 2))
     run_attack("bim", lenet, x, y, 0.1, params)
-    assert closed[-1] == ("BIM 0.1, 16 images", 2 * 4, 2 * 4)
+    assert closed[-1] == ("BIM 0.1, 16 images", 2 * (4 + 1), 2 * (4 + 1))  # 4 steps, then the last iterate scored
 
 
 def test_every_progress_bar_obeys_tqdm_disable_which_nbval_kernels_need(lenet, mnist_test, monkeypatch):

@@ -151,8 +151,8 @@ def expected_passes(name: str, strength: float, p: AttackParams) -> int:
     its progress bar. Early stops (DeepFool, an image already fooled) end the bar sooner."""
     budgets = {
         "fgsm": 1,
-        "bim": p.bim_steps,
-        "pgd": p.pgd_steps * p.pgd_restarts,
+        "bim": p.bim_steps + 1,  # the best iterate: the last one is scored too
+        "pgd": (p.pgd_steps + 1) * p.pgd_restarts,
         "apgd_ce": p.apgd_steps,
         "apgd_dlr": p.apgd_steps,
         "square": p.square_queries,
