@@ -66,7 +66,6 @@ def square(model: nn.Module, x: Tensor, y: Tensor, eps: float, p: AttackParams) 
     return torchattacks.Square(model, norm="Linf", eps=eps, n_queries=p.square_queries)(x, y)
 
 
-@torch.no_grad()
 @dataclass(frozen=True)
 class AttackInfo:
     """A registered attack: its function, what its strength means, its display name, the
