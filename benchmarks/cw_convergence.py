@@ -47,13 +47,8 @@ def seeded_lenet(dataset: str, seed: int, root: str | None) -> torch.nn.Module:
 
 
 def held_out(dataset: str, root: str | None, n: int = 100) -> ImageSet:
-    """``n`` training images outside the LeNet's training sample (samples nest: the wider one
-    holds the training sample and ``n`` more)."""
-    n_train = RECIPES[dataset][0]
-    train = load_dataset(dataset, "train", root=root, n=n_train, seed=0)
-    wider = load_dataset(dataset, "train", root=root, n=n_train + n, seed=0)
-    keep = ~torch.isin(wider.indices, train.indices)
-    return ImageSet(wider.images[keep], wider.labels[keep], wider.info, wider.indices[keep])
+    """``n`` images of the validation split: held out of every model's training images."""
+    return load_dataset(dataset, "validation", root=root, n=n, seed=0)
 
 
 def ratio_row(dataset: str, seed: int, iterations: int, root: str | None, images: str = "test") -> dict:

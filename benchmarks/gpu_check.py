@@ -161,7 +161,7 @@ def speed(device: str, n: int) -> list[dict]:
     for dataset in ("mnist", "cifar10"):
         info = INFOS[dataset]
         shape = (info.channels, *info.size)
-        data = ImageSet(torch.rand(n, *shape), torch.randint(0, 10, (n,)), info, torch.arange(n))
+        data = ImageSet(torch.rand(n, *shape), torch.randint(0, 10, (n,)), info, torch.arange(n), "train")
         cls = build_classifier(p.classifier.arch, info).to(device)
         res = Restorer(info.channels, p.restorer.n_blocks, p.restorer.n_feats, p.restorer.res_scale).to(device)
         pipe = bpda_pipeline(ReconstructionDefense(res, 2), cls).to(device)

@@ -1,21 +1,24 @@
 """How large, how long and on how many images the restorer must train: a grid of
-restorer sizes x training images, each scored after every epoch, against the ``cpu`` profile's
-main classifier on one dataset.
+restorer sizes x training images, each scored after every epoch on the validation split (held
+out of the training files, never the test images), against the ``cpu`` profile's main classifier
+on one dataset.
 
-    python benchmarks/restorer_grid.py mnist --sizes 2x16 4x32 8x64 --images 10000 60000 --epochs 6
+    python benchmarks/restorer_grid.py mnist --sizes 2x16 4x32 8x64 --images 10000 55000 --epochs 6
 
 Per grid point the restorer trains with the paper's recipe (eq. 4: MSE on quantized images, half
 of each batch FGSM at the dataset's largest eps, Adam at a constant rate) for ``--epochs`` epochs,
 checkpointed after each; Adam's rate is constant, so the restorer after epoch e is the one an
-e-epoch run gives. After each epoch it scores PSNR of the restored clean test images and the
-defended accuracy on clean, FGSM and BIM sets at the paper's table eps (attacks on the bare
-classifier, the paper's protocol), with 95 % Wilson intervals, and appends the rows to ``--out``
-(results/restorer_grid.csv) with the seconds that epoch took. Not a test: run by hand.
+e-epoch run gives. After each epoch it scores, on the profile's ``n_test`` validation images, PSNR
+of the restored clean images and the defended accuracy on clean, FGSM and BIM sets at the paper's
+table eps (attacks on the bare classifier, the paper's protocol), with 95 % Wilson intervals, and
+appends the rows to ``--out`` (results/restorer_grid.csv) with the split they were scored on and the
+seconds that epoch took. Not a test: run by hand.
 
     python benchmarks/restorer_grid.py --figure
 
 draws every dataset of the CSV (figures/restorer_grid.png) and prints each dataset's knee: the
-cheapest point (training seconds) whose defended BIM accuracy is within one point of the best.
+cheapest point (training seconds) whose defended BIM accuracy is within one point of the best;
+:func:`knees` refuses rows scored on any split but validation.
 
 Backs: docs/method.md, "How much restorer" and figures/restorer_grid.png.
 """
@@ -52,8 +55,9 @@ def parse() -> argparse.Namespace:
         help="draw the CSV instead of training (default stem figures/restorer_grid)",
     )
     ap.add_argument("--sizes", nargs="+", default=["2x16", "4x32", "8x64"], help="blocks x features")
-    ap.add_argument("--images", nargs="+", type=int, default=[10_000, 60_000], help="training images")
+    ap.add_argument("--images", nargs="+", type=int, default=[10_000, 55_000], help="training images")
     ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--profile", default="cpu", help="whose classifier and restorer recipe (default cpu)")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--workdir", type=Path, default=Path("runs"))
     ap.add_argument("--out", type=Path, default=Path("results/restorer_grid.csv"))
@@ -62,10 +66,10 @@ def parse() -> argparse.Namespace:
 
 def grid_point(dataset: str, blocks: int, feats: int, n_images: int, args: argparse.Namespace) -> None:
     """Train one restorer epoch by epoch, scoring it after each; rows appended to ``args.out``."""
-    profile, recipe = get_profile("cpu"), recipe_for(dataset)
+    profile, recipe = get_profile(args.profile), recipe_for(dataset)
     cfg = profile.restorer
     train = load_dataset(dataset, "train", root=args.data_root, n=profile.data.n_train, seed=profile.seed)
-    test = load_dataset(dataset, "test", root=args.data_root, n=profile.data.n_test, seed=profile.seed)
+    validation = load_dataset(dataset, "validation", root=args.data_root, n=profile.data.n_test, seed=profile.seed)
     classifier = trained_classifier(profile.classifier.arch, train, profile, args.workdir)
     data = load_dataset(dataset, "train", root=args.data_root, n=min(n_images, len(train)), seed=profile.seed + 1)
     torch.manual_seed(profile.seed)
@@ -83,7 +87,7 @@ def grid_point(dataset: str, blocks: int, feats: int, n_images: int, args: argpa
         defense = ReconstructionDefense(restorer, recipe.k).eval()
         table = evaluate(
             classifier,
-            test,
+            validation,
             attacks,
             {"defense": defense},
             params=profile.attacks,
@@ -98,7 +102,8 @@ def grid_point(dataset: str, blocks: int, feats: int, n_images: int, args: argpa
             train_images=len(data),
             epochs=epoch,
             epoch_seconds=round(seconds, 1),
-            psnr_clean=round(psnr(transform(defense, test.images), test.images), 2),
+            split=validation.split,
+            psnr_clean=round(psnr(transform(defense, validation.images), validation.images), 2),
             cpu_kernels=machine()["cpu_kernels"],
             device=device_name(profile.device),
             torch=torch.__version__,
@@ -125,7 +130,14 @@ def grid_point(dataset: str, blocks: int, feats: int, n_images: int, args: argpa
 
 def knees(table: pd.DataFrame) -> pd.DataFrame:
     """Per dataset, the cheapest grid point (cumulative training seconds) whose defended BIM
-    accuracy is within one point of the dataset's best."""
+    accuracy is within one point of the dataset's best: a choice made on the validation split
+    only, so a row scored on another split (or on none recorded) is refused."""
+    splits = set(table.get("split", pd.Series(["none recorded"])).fillna("none recorded"))
+    if splits != {"validation"}:
+        raise ValueError(
+            f"the restorer grid has rows scored on {', '.join(sorted(splits - {'validation'}))}: a restorer is "
+            "chosen on the validation split only; rerun benchmarks/restorer_grid.py to score on it"
+        )
     bim = table[table.attack == "bim"].sort_values("epochs")
     bim = bim.assign(train_seconds=bim.groupby(["dataset", "blocks", "feats", "train_images"]).epoch_seconds.cumsum())
     best = bim.groupby("dataset").accuracy.transform("max")

@@ -1,11 +1,12 @@
-"""Candidate stand-ins for the paper's classifiers: train one recipe on a dataset's full
-training split and score it on the whole test split, with its wall time on this machine.
+"""Candidate stand-ins for the paper's classifiers: train one recipe on a dataset's training
+split, score it on the validation split (held out of training: where a recipe is chosen) and on
+the whole test split (what is reported), with its wall time on this machine.
 
     python benchmarks/standins.py mnist fast_cnn --epochs 3
     python benchmarks/standins.py cifar10 small_inception --epochs 8 --lr 0.1
 
-Each run appends one row to ``--out`` (results/standins.csv): the recipe, the clean test accuracy
-with its 95 % Wilson interval, the per-epoch training loss and accuracy, seconds and the CPU's
+Each run appends one row to ``--out`` (results/standins.csv): the recipe, the clean validation
+and test accuracies with their 95 % Wilson intervals, the per-epoch training loss and accuracy, seconds and the CPU's
 kernels. The trained model lands in the run cache (``--workdir``), under the same key the
 ``cpu`` profile gives it once the profile adopts the recipe. Not a test: run by hand.
 
@@ -67,12 +68,15 @@ def main() -> None:
     overrides = {**recipe, "dataset_epochs": ()}  # --epochs, whatever the profile gives this dataset
     profile = get_profile("cpu", seed=args.seed, classifier=overrides)
     train = load_dataset(args.dataset, "train", root=args.data_root, n=args.n_train, seed=args.seed)
+    validation = load_dataset(args.dataset, "validation", root=args.data_root)
     test = load_dataset(args.dataset, "test", root=args.data_root)
     start = time.perf_counter()
     model = trained_classifier(args.arch, train, profile, args.workdir)
     seconds = time.perf_counter() - start
     correct = int((predict(model, test.images) == test.labels).sum())
     lo, hi = wilson_interval(correct, len(test))
+    val_correct = int((predict(model, validation.images) == validation.labels).sum())
+    val_lo, val_hi = wilson_interval(val_correct, len(validation))
     max_shift, flip = augmentation_for(args.dataset, min(train.info.size)) if args.augment else (0, False)
     recipe.pop("augment")  # the CSV holds what it gave: max_shift and flip
     row = {
@@ -82,6 +86,10 @@ def main() -> None:
         "flip": flip,
         "n_train": len(train),
         "seed": args.seed,
+        "n_validation": len(validation),
+        "val_accuracy": val_correct / len(validation),
+        "val_ci_low": val_lo,
+        "val_ci_high": val_hi,
         "n_test": len(test),
         "accuracy": correct / len(test),
         "ci_low": lo,

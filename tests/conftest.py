@@ -36,9 +36,6 @@ def defense(lenet, mnist_train):
     """k = 2 + a 2-block restorer trained 2 epochs on 4,000 real MNIST images (the paper's recipe)."""
     torch.manual_seed(0)
     restorer = Restorer(1, n_blocks=2, n_feats=16)
-    data = type(mnist_train)(
-        mnist_train.images[:4000], mnist_train.labels[:4000], mnist_train.info, mnist_train.indices[:4000]
-    )
-    history = fit(restorer, restorer_epoch(data, lenet, 2, 0.3, 0.5, 64, 0), 2, 1e-3, {})
+    history = fit(restorer, restorer_epoch(mnist_train.head(4000), lenet, 2, 0.3, 0.5, 64, 0), 2, 1e-3, {})
     assert history[1]["mse"] < history[0]["mse"]  # it learns
     return ReconstructionDefense(restorer, k=2).eval()

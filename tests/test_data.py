@@ -10,12 +10,13 @@ from reconstruction_defense.data.datasets import (
     data_root,
     load_dataset,
     subset_indices,
+    validation_indices,
 )
 
 
 def test_mnist_real_statistics():
     train = load_dataset("mnist", "train")
-    assert train.images.shape == (60_000, 1, 28, 28) and train.images.dtype == torch.float32
+    assert train.images.shape == (55_000, 1, 28, 28) and train.images.dtype == torch.float32
     assert abs(train.images.mean().item() - 0.1307) < 1e-3  # the well-known constant
     assert 0 <= train.images.min() and train.images.max() <= 1
     test = load_dataset("fashion_mnist", "test")
@@ -32,6 +33,23 @@ def test_subsets_are_deterministic_and_seeded():
     assert torch.equal(subset_indices(100, None, 0), torch.arange(100))
     with pytest.raises(ValueError, match="n must be >= 1"):
         subset_indices(100, 0, 0)
+
+
+@pytest.mark.parametrize("name, files", [("mnist", 60_000), ("cifar10", 50_000)])
+def test_validation_is_held_out_of_training_whatever_the_seed(name, files):
+    """The validation split is a fixed draw out of the training files: every seed's training
+    draw misses it, train and validation together are the training files, and it has every class."""
+    validation = load_dataset(name, "validation")
+    assert validation.split == "validation" and len(validation) == 5000
+    assert torch.equal(validation.indices, validation_indices(files))
+    assert torch.bincount(validation.labels).min() > 400  # a uniform draw, not one class (CIFAR's files are sorted)
+    for seed in (0, 1, 7):
+        drawn = load_dataset(name, "train", n=2000, seed=seed)
+        assert drawn.split == "train" and not torch.isin(drawn.indices, validation.indices).any()
+    if name == "mnist":
+        train = load_dataset(name, "train")
+        assert torch.equal(torch.cat([train.indices, validation.indices]).sort().values, torch.arange(files))
+        assert torch.equal(load_dataset(name, "validation", n=100, seed=3).images, validation.sample(100, 3).images)
 
 
 def test_cifar10_jpeg_copy_is_labelled_as_such():
@@ -79,7 +97,7 @@ def test_missing_data_names_directory_files_and_variable(tmp_path):
 def test_unknown_dataset_and_split():
     with pytest.raises(ValueError, match="valid: mnist, fashion_mnist, cifar10"):
         load_dataset("imagenet")
-    with pytest.raises(ValueError, match="'train' or 'test'"):
+    with pytest.raises(ValueError, match="one of train, validation, test"):
         load_dataset("mnist", "val")
 
 
@@ -100,6 +118,8 @@ def test_image_folder(tmp_path, mode, channels):
     data = load_dataset(str(root), "train")
     assert data.images.shape == (6, channels, 10, 12)
     assert data.info.name == "pets" and data.info.classes == ("cat", "dog")
+    with pytest.raises(ValueError, match="too few to hold out a validation split"):
+        load_dataset(str(root), "validation")
     assert data.labels.tolist() == [0, 0, 0, 1, 1, 1]
     first = np.asarray(Image.open(root / "train" / "cat" / "0.png").convert(mode), dtype=np.float32)
     expected = torch.from_numpy(first / 255)

@@ -16,7 +16,6 @@ from reconstruction_defense.attacks.registry import ATTACKS, AttackParams, run_a
 from reconstruction_defense.cli import run
 from reconstruction_defense.config.device import DeviceError, resolve_device
 from reconstruction_defense.config.profiles import get_profile
-from reconstruction_defense.data.datasets import ImageSet
 from reconstruction_defense.evaluation.exact import exact_robustness
 from reconstruction_defense.experiments.transfer import paper_protocol_table, transfer_table
 from reconstruction_defense.method import Restorer, build_classifier
@@ -77,7 +76,7 @@ def test_the_factory_check_catches_a_tensor_made_without_its_device():
 
 def test_every_attack_and_training_step_names_the_device_of_what_it_creates(lenet, mnist_train, mnist_test):
     x, y = mnist_test.images[:8], mnist_test.labels[:8]
-    tiny = ImageSet(mnist_train.images[:16], mnist_train.labels[:16], mnist_train.info, mnist_train.indices[:16])
+    tiny = mnist_train.head(16)
     params = AttackParams(bim_steps=2, cw_search_steps=2, pgd_steps=2, apgd_steps=2, square_queries=5)
     models = {
         "classifier": build_classifier("lenet", tiny.info),

@@ -1,9 +1,11 @@
 import re
 from dataclasses import asdict, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+import torch
 
 import reconstruction_defense
 from reconstruction_defense.config.profiles import PROFILES, get_profile, recipe_for
@@ -18,6 +20,8 @@ from reconstruction_defense.reporting.paper import (
 )
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "000_647946890df9be66.txt"
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_profiles():
@@ -172,17 +176,43 @@ def test_the_seed_spread_sits_beside_the_interval_of_the_main_row():
     assert beside_paper(ours, "mnist", "resnet50", spread.iloc[:0])["seeds defense"].iloc[0] == "-"
 
 
-def test_the_cpu_restorers_are_the_knees_of_the_measured_grid():
-    """The profile's restorer per dataset is the grid point the CSV supports."""
+def _restorer_grid():
+    """benchmarks/restorer_grid.py as a module."""
     import importlib.util
 
-    root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location("restorer_grid", root / "benchmarks" / "restorer_grid.py")
+    spec = importlib.util.spec_from_file_location("restorer_grid", ROOT / "benchmarks" / "restorer_grid.py")
     grid = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(grid)
-    knees = grid.knees(pd.read_csv(root / "results" / "restorer_grid.csv"))
+    return grid
+
+
+def test_the_restorer_is_chosen_on_validation_images_never_on_test_images(tmp_path, monkeypatch):
+    """The grid scores every point on held-out training images, records the split per row, and
+    the knee refuses a table with a row scored anywhere else (planted: one test row)."""
+    from reconstruction_defense.data.datasets import validation_indices
+
+    grid = _restorer_grid()
+    seen, evaluate = [], grid.evaluate
+    monkeypatch.setattr(
+        grid, "evaluate", lambda model, images, *a, **k: seen.append(images) or evaluate(model, images, *a, **k)
+    )
+    out = tmp_path / "grid.csv"
+    args = SimpleNamespace(profile="smoke", data_root=None, workdir=tmp_path, out=out, epochs=1)
+    grid.grid_point("mnist", 1, 4, 200, args)
+    assert seen and all(s.split == "validation" for s in seen)
+    assert all(torch.isin(s.indices, validation_indices(60_000)).all() for s in seen)
+    table = pd.read_csv(out)
+    assert set(table.split) == {"validation"} and len(grid.knees(table)) == 1
+    with pytest.raises(ValueError, match="scored on test"):
+        grid.knees(pd.concat([table, table.iloc[:1].assign(split="test")]))
+
+
+def test_the_cpu_restorers_are_the_knees_of_the_measured_grid():
+    """The profile's restorer per dataset is the grid point the CSV supports."""
+    root = ROOT
+    knees = _restorer_grid().knees(pd.read_csv(root / "results" / "restorer_grid.csv"))
     names = {"MNIST": "mnist", "Fashion-MNIST": "fashion_mnist", "CIFAR-10 (JPEG q75 copy)": "cifar10"}
-    full = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}
+    full = {"mnist": 55_000, "fashion_mnist": 55_000, "cifar10": 45_000}  # the training split
     restorer = get_profile("cpu").restorer
     assert set(knees.dataset.map(names)) == set(full)
     for knee in knees.itertuples():

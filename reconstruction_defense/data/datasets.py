@@ -2,12 +2,18 @@
 
 No normalization here (attacks need [0, 1] inputs; classifiers normalize inside). The data root
 is an explicit argument, else ``$RECDEF_DATA``, else ``./data``.
+
+Three splits: ``train`` and ``validation`` partition the files' training split (validation is a
+fixed seeded draw of :data:`VALIDATION_SIZE` images, the same for every profile and seed), and
+``test`` is the files' test split. Models train on ``train``; every choice of a size, an epoch
+count or a hyper-parameter is scored on ``validation``; only results see ``test``.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +25,9 @@ from torchvision import datasets
 DATA_ENV = "RECDEF_DATA"
 JPEG_COPY_DIR = "cifar10-jpeg"
 BUILTIN = ("mnist", "fashion_mnist", "cifar10")
+SPLITS = ("train", "validation", "test")
+VALIDATION_SIZE = 5000  # held out of the training files; a tenth of them when there are fewer than 50,000
+VALIDATION_SEED = 5_000_011  # fixed: the held-out images never depend on a profile's seed
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -48,24 +57,26 @@ class DatasetInfo:
 
 @dataclass
 class ImageSet:
-    """A labelled set of images (N, C, H, W) in [0, 1], with the indices it was drawn from."""
+    """A labelled set of images (N, C, H, W) in [0, 1], with the split (:data:`SPLITS`) and the
+    indices in that split's files it was drawn from."""
 
     images: torch.Tensor
     labels: torch.Tensor
     info: DatasetInfo
     indices: torch.Tensor
+    split: str
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def head(self, n: int | None) -> ImageSet:
         """The first ``n`` images (all if None); CIFAR-10 is stored by class: results take :meth:`sample`."""
-        return ImageSet(self.images[:n], self.labels[:n], self.info, self.indices[:n])
+        return ImageSet(self.images[:n], self.labels[:n], self.info, self.indices[:n], self.split)
 
     def sample(self, n: int | None, seed: int = 0) -> ImageSet:
         """A seeded random ``n`` of the images (:func:`subset_indices`); a smaller sample nests in a larger one."""
         keep = subset_indices(len(self), n, seed)
-        return ImageSet(self.images[keep], self.labels[keep], self.info, self.indices[keep])
+        return ImageSet(self.images[keep], self.labels[keep], self.info, self.indices[keep], self.split)
 
 
 _MNIST_FILES = (
@@ -102,6 +113,32 @@ def subset_indices(total: int, n: int | None, seed: int) -> torch.Tensor:
     return torch.randperm(total, generator=gen)[:n].sort().values
 
 
+def validation_indices(total: int) -> torch.Tensor:
+    """The held-out images of a training split of ``total``: :data:`VALIDATION_SIZE` of them (a
+    tenth when the split is smaller than ten times that; none under 10), a fixed seeded draw, sorted."""
+    n = min(VALIDATION_SIZE, total // 10)
+    return subset_indices(total, n, VALIDATION_SEED) if n else torch.zeros(0, dtype=torch.long)
+
+
+def files_of(split: str) -> str:
+    """The files a split is read from: ``validation`` is held out of the training files."""
+    return "test" if split == "test" else "train"
+
+
+def split_indices(split: str, total: int, n: int | None, seed: int) -> torch.Tensor:
+    """Indices into the files' split (``total`` images) of a seeded draw of ``n`` images of
+    ``split``: ``train`` draws from the training files minus :func:`validation_indices`,
+    ``validation`` from those, ``test`` from the test files."""
+    if split == "test":
+        return subset_indices(total, n, seed)
+    held_out = torch.zeros(total, dtype=torch.bool)
+    held_out[validation_indices(total)] = True
+    pool = held_out.nonzero().squeeze(1) if split == "validation" else (~held_out).nonzero().squeeze(1)
+    if not len(pool):
+        raise ValueError(f"{total} training images are too few to hold out a validation split (it needs 10)")
+    return pool[subset_indices(len(pool), n, seed)]
+
+
 def load_dataset(
     name: str,
     split: str = "test",
@@ -111,14 +148,15 @@ def load_dataset(
     seed: int = 0,
     download: bool = True,
 ) -> ImageSet:
-    """Load ``split`` ('train' or 'test') of a dataset as an :class:`ImageSet` in [0, 1].
+    """Load ``split`` ('train', 'validation' or 'test', see the module's docstring) of a dataset
+    as an :class:`ImageSet` in [0, 1].
 
     ``name`` is one of ``mnist``, ``fashion_mnist``, ``cifar10`` (the datasets of the paper's
     Experiment section) or the path of an image folder with ``train/<class>/*`` and
     ``test/<class>/*``. ``n``/``seed`` draw a deterministic subset.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test' (got {split!r})")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)} (got {split!r})")
     if name in ("mnist", "fashion_mnist"):
         return _load_mnist_family(name, split, data_root(root), n, seed, download)
     if name == "cifar10":
@@ -142,22 +180,22 @@ def _missing(name: str, root: Path, expected: str) -> DataNotFoundError:
 def _load_mnist_family(name, split, root, n, seed, download) -> ImageSet:
     cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
     try:
-        ds = cls(str(root), train=split == "train", download=False)
+        ds = cls(str(root), train=files_of(split) == "train", download=False)
     except (RuntimeError, ValueError) as err:
         raw = root / cls.__name__ / "raw"
-        _raise_if_present_but_unreadable(raw, split, err)
+        _raise_if_present_but_unreadable(raw, files_of(split), err)
         ds = _try_download(
-            lambda: cls(str(root), train=split == "train", download=True), download, [raw, raw.parent, root]
+            lambda: cls(str(root), train=files_of(split) == "train", download=True), download, [raw, raw.parent, root]
         )
         if ds is None and download:  # the archives were there to extract, yet it failed
-            _raise_if_present_but_unreadable(raw, split, err, ".gz")
+            _raise_if_present_but_unreadable(raw, files_of(split), err, ".gz")
         if ds is None:
             raise _missing(
                 INFOS[name].display_name, root, f"{cls.__name__}/raw/ with {', '.join(_MNIST_FILES)}"
             ) from None
-    idx = subset_indices(len(ds.targets), n, seed)
+    idx = split_indices(split, len(ds.targets), n, seed)
     images = ds.data[idx].unsqueeze(1).float().div_(255)
-    return ImageSet(images, ds.targets[idx].long(), INFOS[name], idx)
+    return ImageSet(images, ds.targets[idx].long(), INFOS[name], idx, split)
 
 
 def _raise_if_present_but_unreadable(raw: Path, split: str, err: Exception, suffix: str = "") -> None:
@@ -174,10 +212,10 @@ def _raise_if_present_but_unreadable(raw: Path, split: str, err: Exception, suff
 
 def _load_cifar10(split, root, n, seed, download) -> ImageSet:
     try:
-        ds = datasets.CIFAR10(str(root), train=split == "train", download=False)
+        ds = datasets.CIFAR10(str(root), train=files_of(split) == "train", download=False)
     except RuntimeError:
-        if (root / JPEG_COPY_DIR / split).is_dir():
-            folder = _decoded_folder(root / JPEG_COPY_DIR, split)
+        if (root / JPEG_COPY_DIR / files_of(split)).is_dir():
+            folder = _decoded_folder(root / JPEG_COPY_DIR, files_of(split))
             info = DatasetInfo(
                 "cifar10", "CIFAR-10 (JPEG q75 copy)", 3, (32, 32), _CIFAR, INFOS["cifar10"].mean, INFOS["cifar10"].std
             )
@@ -185,22 +223,25 @@ def _load_cifar10(split, root, n, seed, download) -> ImageSet:
                 raise DataNotFoundError(
                     f"{root / JPEG_COPY_DIR} has classes {folder.info.classes}, not CIFAR-10's {_CIFAR}"
                 ) from None
-            idx = subset_indices(len(folder), n, seed)  # as load_image_folder draws them; a copy
-            return ImageSet(folder.images[idx], folder.labels[idx], info, idx)
-        ds = _try_download(lambda: datasets.CIFAR10(str(root), train=split == "train", download=True), download, [root])
+            idx = split_indices(split, len(folder), n, seed)  # as load_image_folder draws them; a copy
+            return ImageSet(folder.images[idx], folder.labels[idx], info, idx, split)
+        ds = _try_download(
+            lambda: datasets.CIFAR10(str(root), train=files_of(split) == "train", download=True), download, [root]
+        )
         if ds is None:
             raise _missing(
                 "CIFAR-10", root, f"cifar-10-batches-py/ (torchvision) or {JPEG_COPY_DIR}/{{train,test}}/<class>/*.jpg"
             ) from None
-    idx = subset_indices(len(ds.targets), n, seed)
+    idx = split_indices(split, len(ds.targets), n, seed)
     images = torch.from_numpy(ds.data[idx.numpy()]).permute(0, 3, 1, 2).float().div_(255)
-    return ImageSet(images, torch.tensor(ds.targets)[idx].long(), INFOS["cifar10"], idx)
+    return ImageSet(images, torch.tensor(ds.targets)[idx].long(), INFOS["cifar10"], idx, split)
 
 
 @functools.lru_cache(maxsize=2)
-def _decoded_folder(path: Path, split: str) -> ImageSet:
-    """A whole split of an image folder, decoded once per process (CIFAR-10's 50,000: about 15 s)."""
-    return load_image_folder(path, split)
+def _decoded_folder(path: Path, files: str) -> ImageSet:
+    """All of an image folder's ``files`` (train/ or test/), decoded once per process (CIFAR-10's
+    50,000: about 15 s)."""
+    return _read_image_folder(path, files, torch.arange)
 
 
 def _try_download(make, allowed: bool, folders: list[Path]):
@@ -219,19 +260,25 @@ def _try_download(make, allowed: bool, folders: list[Path]):
 
 
 def load_image_folder(path: str | os.PathLike, split: str = "test", *, n: int | None = None, seed: int = 0) -> ImageSet:
-    """Load ``path/<split>/<class>/*`` (torchvision ImageFolder layout) as an :class:`ImageSet`.
+    """Load ``split`` of ``path/{train,test}/<class>/*`` (torchvision ImageFolder layout; the
+    ``validation`` split is held out of ``train/``) as an :class:`ImageSet`.
 
     Name, channel count (1 for greyscale files, else 3), size and class names come from the
     folder; every image must have the size of the first one.
     """
-    path, split_dir = Path(path), Path(path) / split
+    return _read_image_folder(Path(path), split, lambda total: split_indices(split, total, n, seed))
+
+
+def _read_image_folder(path: Path, split: str, pick: Callable[[int], torch.Tensor]) -> ImageSet:
+    """The images ``pick(number of files)`` of ``split``'s files under ``path``, decoded."""
+    split_dir = path / files_of(split)
     try:
         folder = datasets.ImageFolder(str(split_dir))
     except (FileNotFoundError, OSError) as err:
         raise DataNotFoundError(
             f"cannot read image folder {split_dir}: {err}. Expected {split_dir}/<class>/<image files>."
         ) from None
-    idx = subset_indices(len(folder.samples), n, seed)
+    idx = pick(len(folder.samples))
     first = _open_image(folder.samples[0][0])
     mode, size = ("L" if first.mode in ("L", "1", "I;16", "I") else "RGB"), first.size
     arrays = []
@@ -251,7 +298,7 @@ def load_image_folder(path: str | os.PathLike, split: str = "test", *, n: int | 
         path.name, path.name, channels, (size[1], size[0]), tuple(folder.classes), (0.5,) * channels, (0.25,) * channels
     )
     labels = torch.tensor([folder.targets[i] for i in idx.tolist()], dtype=torch.long)
-    return ImageSet(images, labels, info, idx)
+    return ImageSet(images, labels, info, idx, split)
 
 
 def _open_image(file: str) -> Image.Image:
