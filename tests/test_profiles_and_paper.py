@@ -8,7 +8,9 @@ import pytest
 import torch
 
 import reconstruction_defense
+from reconstruction_defense.attacks.registry import PAPER_ATTACKS
 from reconstruction_defense.config.profiles import PROFILES, get_profile, recipe_for
+from reconstruction_defense.data.datasets import load_dataset
 from reconstruction_defense.experiments.comparison import comparison_levels
 from reconstruction_defense.experiments.transfer import transfer_archs
 from reconstruction_defense.reporting.paper import (
@@ -121,6 +123,7 @@ def test_table4_side_by_side_matches_method_attack_and_level():
             "accuracy": [0.5] * 3,
             "ci_low": [0.4] * 3,
             "ci_high": [0.6] * 3,
+            "implementation": ["ours", "ours", "implemented here"],
         }
     )
     side = comparison_beside_paper(ours)
@@ -129,6 +132,38 @@ def test_table4_side_by_side_matches_method_attack_and_level():
     assert side.ours.iloc[0] == "50.0% [40.0%, 60.0%]"
     assert side.strength.tolist() == ["eps=0.05", "eps=0.1", "eps=0.1"]
     assert side.attack.tolist() == ["BIM"] * 3  # keys in the table, display names where it is shown
+
+
+def test_table4_names_a_re_implemented_baseline_and_its_size_beside_the_papers_number():
+    """PixelDefend and ComDefend are small CPU re-implementations: the table and its figure say
+    so, with the parameter count, next to the paper's value for the original."""
+    import matplotlib
+
+    from reconstruction_defense.experiments.comparison import Contender, implementation
+    from reconstruction_defense.method import build_classifier
+    from reconstruction_defense.method.baselines import ComDefend
+    from reconstruction_defense.reporting import figures
+
+    matplotlib.use("Agg")
+    info = load_dataset("fashion_mnist", "test", n=1).info
+    comdefend = ComDefend(1)
+    params = sum(p.numel() for p in comdefend.parameters())
+    label = implementation("ComDefend", Contender(build_classifier("lenet", info), comdefend))
+    assert label == f"re-implementation, {params:,} params"
+    assert implementation("Normal", Contender(build_classifier("lenet", info), None)) == "implemented here"
+    rows = [
+        {"method": m, "implementation": i, "attack": a, "level": level, "strength": s, "accuracy": 0.5}
+        for m, i in (("Normal", "implemented here"), ("ComDefend", label))
+        for a, s in (("clean", 0.0), *((a, 0.05) for a in PAPER_ATTACKS))
+        for level in (0, 1)
+    ]
+    ours = pd.DataFrame(rows).assign(ci_low=0.4, ci_high=0.6)
+    side = comparison_beside_paper(ours)
+    shown = side[side.method.str.startswith("ComDefend")]
+    assert set(shown.method) == {f"ComDefend (re-implementation, {params:,} params)"}
+    assert (shown.paper != "-").all()  # still beside the paper's ComDefend row
+    legend = figures.comparison_bars(ours).axes[1].get_legend().get_texts()
+    assert f"ComDefend (re-implementation, {params:,} params)" in [t.get_text() for t in legend]
 
 
 def test_the_side_by_side_says_where_the_papers_value_lies_against_our_interval():

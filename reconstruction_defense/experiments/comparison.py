@@ -80,7 +80,8 @@ def comparison_table(models: ModelsAndData, profile: Profile, workdir: Path = Pa
     """Table 4's protocol: every method at both strengths; attacks are made on each method's
     own bare classifier (so adversarially trained models face attacks made on them)."""
     tables = []
-    for method, (classifier, defense) in comparison_methods(models, profile, workdir).items():
+    for method, contender in comparison_methods(models, profile, workdir).items():
+        classifier, defense = contender
         for level, attacks in enumerate(comparison_levels(profile, models.test.info.name)):
             table = evaluate(
                 classifier,
@@ -92,7 +93,7 @@ def comparison_table(models: ModelsAndData, profile: Profile, workdir: Path = Pa
                 cache_dir=Path(workdir) / "adversarial",
                 seed=profile.seed,
             )
-            tables.append(table.assign(method=method, level=level))
+            tables.append(table.assign(method=method, level=level, implementation=implementation(method, contender)))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -107,7 +108,7 @@ def implementation(method: str, contender: Contender) -> str:
         return f"{DISPLAY[contender.classifier.arch]} adversarially trained here"
     else:
         return "ours" if isinstance(contender.defense, ReconstructionDefense) else "implemented here"
-    return f"our re-implementation, {sum(p.numel() for p in trained.parameters()):,} parameters"
+    return f"re-implementation, {sum(p.numel() for p in trained.parameters()):,} params"
 
 
 def _attackable(classifier: Classifier, defense: nn.Module | None) -> nn.Module:

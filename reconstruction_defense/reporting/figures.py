@@ -14,7 +14,7 @@ from torch import Tensor
 
 from ..attacks.registry import ATTACKS, PAPER_ATTACKS, display_name
 from ..data.outputs import atomic_write
-from .paper import comparison_table
+from .paper import comparison_table, method_label
 from .style import BAND_ALPHA, PAPER_MARKERS, apply
 
 apply()
@@ -114,9 +114,11 @@ def example_grid(
 
 def comparison_bars(table: pd.DataFrame, title: str = "") -> plt.Figure:
     """Table 4 as bars: one panel per strength level, one group per attack, one bar per method
-    with its 95% Wilson interval; the paper's value for the same cell drawn as a black dot."""
+    with its 95% Wilson interval; the paper's value for the same cell drawn as a black dot;
+    re-implemented methods labelled as such (:func:`~reconstruction_defense.reporting.paper.method_label`)."""
     paper = comparison_table().set_index(["method", "attack", "level"]).accuracy
     methods = list(dict.fromkeys(table.method))
+    labels = dict(zip(table.method, map(method_label, table.method, table.implementation)))
     attacks = ["clean", *PAPER_ATTACKS]
     width = 0.8 / len(methods)
     fig, axes = plt.subplots(1, 2, figsize=(13, 3.4), sharey=True)
@@ -125,7 +127,8 @@ def comparison_bars(table: pd.DataFrame, title: str = "") -> plt.Figure:
         for m, method in enumerate(methods):
             xs = [a + (m - (len(methods) - 1) / 2) * width for a in range(len(attacks))]
             r = rows.loc[method].reindex(attacks)
-            ax.bar(xs, r.accuracy, width, yerr=[r.accuracy - r.ci_low, r.ci_high - r.accuracy], capsize=2, label=method)
+            errors = [r.accuracy - r.ci_low, r.ci_high - r.accuracy]
+            ax.bar(xs, r.accuracy, width, yerr=errors, capsize=2, label=labels[method])
             ref = [paper.get((method, a, level)) for a in attacks]
             ax.plot(
                 xs,

@@ -116,17 +116,25 @@ def _spread_cell(spread: pd.DataFrame, r: pd.Series) -> str:
     return f"{s['mean']:.1%} ({s['low']:.1%}-{s['high']:.1%}), {s['seeds']} seeds"
 
 
+def method_label(method: str, implementation: str) -> str:
+    """A Table 4 row's name as shown: a baseline we re-implemented (PixelDefend, ComDefend) says so
+    with its size, ``"PixelDefend (re-implementation, 10,250 params)"``, so our small CPU-trained
+    copy is never read as the original beside the paper's number."""
+    return f"{method} ({implementation})" if implementation.startswith("re-implementation") else method
+
+
 def comparison_beside_paper(ours: pd.DataFrame) -> pd.DataFrame:
     """Table 4 side by side: one row per (method, attack, level) with our accuracy [95% CI] and
     the paper's value for the same method, attack and level ('-' where the paper has none), and
-    where the paper's value lies against our interval (:func:`paper_relation`)."""
+    where the paper's value lies against our interval (:func:`paper_relation`); re-implemented
+    methods labelled by :func:`method_label`."""
     paper = comparison_table()
     out = []
     for _, r in ours.iterrows():
         match = paper[(paper.method == r.method) & (paper.attack == r.attack) & (paper.level == r.level)]
         out.append(
             {
-                "method": r.method,
+                "method": method_label(r.method, r.implementation),
                 "level": r.level,
                 "attack": display_name(r.attack),
                 "strength": _strength_label(r.attack, r.strength),
