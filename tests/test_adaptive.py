@@ -254,4 +254,7 @@ def test_square_alone_passes_for_bpda_and_fails_on_a_masked_gradient(lenet, defe
     test, params = mnist_test.head(60), AttackParams(pgd_steps=10, apgd_steps=10, square_queries=1000)
     honest = square_finds_nothing_new(defense, lenet, test, 0.3, params, tmp_path)
     masked = square_finds_nothing_new(defense, _ZeroGradient(lenet), test, 0.3, params, tmp_path)
-    assert honest.passed.item() and not masked.passed.item(), (honest.detail.item(), masked.detail.item())
+    found = honest.square_only.item(), masked.square_only.item()
+    # every image Square alone breaks past the gradient attacks is counted; with a masked gradient, many
+    assert found[0] <= 2 and found[1] >= 10, (honest.detail.item(), masked.detail.item())
+    assert honest.passed.item() == (found[0] == 0) and not masked.passed.item()  # no tolerance: one is a finding
