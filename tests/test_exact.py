@@ -127,6 +127,28 @@ def test_a_budget_too_small_leaves_images_undecided_not_robust(first_24):
     assert c["robust"] <= full.counts()["robust"] <= c["robust"] + c["undecided"] and c["undecided"] > 0
 
 
+def test_undecided_by_budget_equals_fresh_runs_at_each_smaller_budget_and_refuses_false_settings(first_24):
+    """The read-off from one run (budget 2**12, probe 16) gives, per smaller budget b, exactly the
+    undecided count of a fresh run with budget b and probe min(16, b); a table whose counts do not
+    match the probe it records (planted: 64 claimed, 16 run) is refused, as is a b above the run's."""
+    from reconstruction_defense.experiments.exact_evaluation import undecided_by_budget
+
+    after, x, y, _ = first_24
+    run = exact_robustness(after, x, y, 2, 0.12, budget=2**12, probe=16, progress=False)
+    per_image = run.frame().assign(dataset="MNIST", eps=0.12, budget=2**12, probe=16)
+    budgets = [4, 16, 64, 256]
+    read_off = undecided_by_budget(per_image, budgets).undecided.tolist()
+    fresh = [
+        exact_robustness(after, x, y, 2, 0.12, budget=b, probe=min(16, b), progress=False).counts()["undecided"]
+        for b in budgets
+    ]
+    assert read_off == fresh and fresh[0] > fresh[-1], (read_off, fresh)
+    with pytest.raises(ValueError, match="disagree with the budget and probe they record"):
+        undecided_by_budget(per_image.assign(probe=64), budgets)
+    with pytest.raises(ValueError, match="larger than the run's"):
+        undecided_by_budget(per_image, [2**13])
+
+
 def test_cached_verdicts_of_weightless_variants_are_kept_apart(lenet, mnist_test, tmp_path):
     """The exact ablation's quantizer alone and quantizer + median filter share every weight (a
     median filter has none): each must get its own verdicts, not the other's from the cache."""

@@ -66,7 +66,8 @@ def exact_vs_cascade(
     dataset: str, profile: Profile, data_root: str | None = None, workdir: Path = Path("runs")
 ) -> pd.DataFrame:
     """One row per test image and eps of the profile's exact grid: the exact status (robust /
-    broken / undecided within ``exact.budget``), the reachable and evaluated k-level images,
+    broken / undecided within ``exact.budget``), the reachable and evaluated k-level images, the
+    budget and probe they were searched with,
     whether the adaptive cascade leaves the image correct, and for broken images whether the
     witness breaks the deployed pipeline (it must)."""
     models = train_or_load(dataset, profile, data_root, workdir)
@@ -87,6 +88,8 @@ def exact_vs_cascade(
                 dataset=test.info.display_name,
                 k=k,
                 eps=eps,
+                budget=profile.exact.budget,
+                probe=profile.exact.probe,
                 image=range(len(test)),
                 attacked_robust=attacked.numpy(),
                 witness_breaks=breaks.numpy(),
@@ -125,18 +128,49 @@ def exact_summary(per_image: pd.DataFrame, budget: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def undecided_by_budget(per_image: pd.DataFrame, budgets: list[int], probe: int) -> pd.DataFrame:
-    """How many images a smaller budget b (no larger than the run's) would leave undecided, read
-    off one run: an image is decided within b if it has at most b reachable images and is robust,
-    or is broken by its n-th evaluated image where n is at most b (at most ``probe`` if it has
-    more than b reachable images)."""
+def undecided_by_budget(per_image: pd.DataFrame, budgets: list[int]) -> pd.DataFrame:
+    """How many images a smaller budget b would leave undecided (probing ``min(probe, b)``
+    patterns of an image with more than b reachable ones), read off one run's enumeration counts:
+    an image is decided within b if it has at most b reachable images (fully enumerated), or if
+    it is broken by its n-th evaluated image with n within what b evaluates. The run's own budget
+    and probe come from the table (:func:`exact_vs_cascade` records them), and its counts are
+    checked against them first (:func:`check_enumeration`): a read-off from a run that evaluated
+    fewer patterns than it claims would call images decided that it never searched."""
+    check_enumeration(per_image)
     rows = []
     for (dataset, eps), g in per_image.groupby(["dataset", "eps"], sort=False):
+        run_budget, run_probe = int(g.budget.iloc[0]), int(g.probe.iloc[0])
         for b in budgets:
-            depth = g.reachable.where(g.reachable <= b, min(probe, b)).clip(upper=b)
-            decided = ((g.status == "broken") & (g.evaluated <= depth)) | ((g.status == "robust") & (g.reachable <= b))
+            if b > run_budget:
+                raise ValueError(f"budget {b} is larger than the run's {run_budget}: rerun the exact search with it")
+            depth = g.reachable.where(g.reachable <= b, min(run_probe, b))
+            decided = (g.reachable <= b) | ((g.status == "broken") & (g.evaluated <= depth))
             rows.append({"dataset": dataset, "eps": eps, "budget": b, "undecided": int((~decided).sum()), "n": len(g)})
     return pd.DataFrame(rows)
+
+
+def check_enumeration(per_image: pd.DataFrame) -> None:
+    """Raise unless every row's counts are what :func:`..evaluation.exact.exact_robustness` with
+    the row's ``budget`` and ``probe`` evaluates: a robust image had every one of its reachable
+    images (at most the budget) evaluated, an undecided one more than the budget reachable and
+    exactly ``probe`` evaluated, a broken one at most what its search could evaluate."""
+    limit = per_image.reachable.where(per_image.reachable <= per_image.budget, per_image.probe)
+    expected = {
+        "robust": (per_image.reachable <= per_image.budget) & (per_image.evaluated == per_image.reachable),
+        "undecided": (per_image.reachable > per_image.budget)
+        & (per_image.evaluated == per_image.probe.clip(upper=per_image.reachable)),
+        "broken": (per_image.evaluated >= 1) & (per_image.evaluated <= limit),
+    }
+    wrong = ~per_image.status.map(lambda s: s in expected) | pd.concat(
+        [~ok & (per_image.status == s) for s, ok in expected.items()], axis=1
+    ).any(axis=1)
+    if wrong.any():
+        r = per_image[wrong].iloc[0]
+        raise ValueError(
+            f"{int(wrong.sum())} exact verdict(s) disagree with the budget and probe they record, e.g. a "
+            f"{r.status} image with {r.reachable:g} reachable and {r.evaluated} evaluated under budget {r.budget}, "
+            f"probe {r.probe}: the table was not made with those settings; rerun the exact search"
+        )
 
 
 def exact_checks(per_image: pd.DataFrame) -> pd.DataFrame:
