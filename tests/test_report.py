@@ -149,7 +149,17 @@ def test_prose_check_catches_typed_stale_and_uncited_numbers(tmp_path):
         "holds 94.1 % (no citation)": "94.1 %",
     }
     for block, number in checks.items():
-        assert [p.split(" (in")[0] for p in unsupported_prose_numbers(_prose(good, block), tmp_path)] == [number]
+        problems = unsupported_prose_numbers(_prose(good, block), tmp_path)
+        assert [p.split(" (in")[0] for p in problems if "binds no number" not in p] == [number]
+    mnist, cifar = cite, "<!-- cite t.csv: dataset=CIFAR -->"
+    both = f"MNIST holds 94.1 % at 0.15, CIFAR 30.0 % at 0.005 {mnist} {cifar}"
+    assert unsupported_prose_numbers(_prose(both), tmp_path) == []
+    bound = {  # planted: each number is held by a cited row, but not by the one it is bound to
+        f"MNIST holds 94.1 % at 0.005, CIFAR 30.0 % at 0.15 {mnist} {cifar}": ["0.15"],  # swapped eps
+        f"MNIST holds 30.0 %, CIFAR 94.1 % {mnist} {cifar}": ["94.1 %", "cite t.csv: dataset=MNIST binds no number"],
+    }
+    for block, numbers in bound.items():
+        assert [p.split(" (in")[0] for p in unsupported_prose_numbers(_prose(block), tmp_path)] == numbers, block
     with pytest.raises(ValueError, match="no row matches"):
         unsupported_prose_numbers(_prose("1 % <!-- cite t.csv: dataset=SVHN -->"), tmp_path)
     with pytest.raises(ValueError, match="no column"):

@@ -6,11 +6,15 @@ the rows its numbers come from in invisible comments, one per row filter::
     ... the adaptive worst case is 92.8 %
     <!-- cite adaptive_verdict.csv: dataset=MNIST; setting=defense, adaptive attacks -->
 
-Every number of the block must then be one of the cited rows' values, as it would be written:
-a fraction as a percentage (``92.8 %``), any number at the decimals the prose shows (``2.81``,
-``1,000``), or a number inside a text cell (``paper's eps 0.15``). A number that no cited row
-holds, or a block with numbers and no citation, is reported: typed in, derived by hand, or left
-stale by a rerun. Not results, so not checked: names (``Table 4``, ``notebook 06``,
+Every number of the block must then be a value of a cited row, as it would be written: a
+fraction as a percentage (``92.8 %``), any number at the decimals the prose shows (``2.81``,
+``1,000``), or a number inside a text cell (``paper's eps 0.15``). Each number is bound to one
+row: the cites are read in the order the prose uses their rows (one cite's rows in the CSV's
+order), and each number must be held by the row the number before it was bound to or a later
+one; a cite that binds no number is reported too. So a number that another cited row holds,
+stated where the prose speaks of an earlier row, does not pass. A number that no row holds in
+that order, or a block with numbers and no citation, is reported: typed in, derived by hand,
+taken from the wrong row, or left stale by a rerun. Not results, so not checked: names (``Table 4``, ``notebook 06``,
 ``ResNet-20``, ``k = 2``), years of references, budgets in 255ths (``8/255``), code spans,
 comments and link targets.
 """
@@ -93,13 +97,28 @@ def _rows(results: Path, file: str, filters: str) -> pd.DataFrame:
 
 
 def unsupported_numbers(prose: str, results: Path) -> list[str]:
-    """Each number of ``prose`` that none of its block's cited rows holds, with where it stands."""
+    """Each number of ``prose`` that its block's cited rows do not hold in the order it is bound
+    (see the module's docstring), and each cite that binds no number, with where it stands."""
     problems = []
     for block in prose_blocks(prose):
-        allowed: set[str] = set()
-        for file, filters in CITE.findall(block):
-            for value in _rows(results, file, filters).to_numpy().ravel():
-                allowed |= _spellings(value)
         where = " ".join(CITE.sub("", block).split())[:60]
-        problems += [f'{n} (in "{where}...")' for n in result_numbers(block) if _normal(n) not in allowed]
+        cites = CITE.findall(block)
+        rows = [
+            (c, set().union(*map(_spellings, row)))
+            for c, (file, filters) in enumerate(cites)
+            for row in _rows(results, file, filters).to_numpy()
+        ]
+        at, bound = 0, set()
+        for number in result_numbers(block):
+            row = next((j for j in range(at, len(rows)) if _normal(number) in rows[j][1]), None)
+            if row is None:
+                problems.append(f'{number} (in "{where}...")')
+                continue
+            at = row
+            bound.add(rows[row][0])
+        problems += [
+            f'cite {file}: {filters.strip()} binds no number (in "{where}...")'
+            for c, (file, filters) in enumerate(cites)
+            if c not in bound
+        ]
     return problems
