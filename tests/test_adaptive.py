@@ -248,6 +248,24 @@ def test_reaches_zero_passes_for_bpda_and_fails_on_a_masked_gradient(lenet, defe
     assert honest.passed.item() and not masked.passed.item(), (honest.detail.item(), masked.detail.item())
 
 
+@pytest.mark.parametrize(
+    "attack, weak",
+    [("pgd", {"pgd_steps": 1}), ("apgd_ce", {"apgd_steps": 2}), ("square", {"square_queries": 20})],
+)
+def test_each_iterative_attack_alone_fails_its_convergence_check_when_under_converged(lenet, mnist_test, attack, weak):
+    """Planted: a budget far too small; the larger budget (PGD x2, APGD x4, Square x5) breaks
+    many more of 100 real MNIST images, so the check fails. APGD-CE at 25 iterations gains at most
+    one image from 100 (0 on AVX512 kernels, 1 on AVX2): it passes at a tolerance of 2 %."""
+    from reconstruction_defense.evaluation.checks import standalone_convergence
+
+    test = mnist_test.head(100)
+    under = standalone_convergence(lenet, test, attack, 0.15, AttackParams(**weak))
+    assert not under.passed.item() and under.more_broken.item() >= 5, under.detail.item()
+    if attack == "apgd_ce":
+        converged = standalone_convergence(lenet, test, attack, 0.1, AttackParams(apgd_steps=25), tolerance=0.02)
+        assert converged.passed.item() and converged.more_broken.item() <= 1, converged.detail.item()
+
+
 def test_square_alone_passes_for_bpda_and_fails_on_a_masked_gradient(lenet, defense, mnist_test, tmp_path):
     from reconstruction_defense.evaluation.checks import square_finds_nothing_new
 

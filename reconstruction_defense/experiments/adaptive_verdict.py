@@ -12,7 +12,7 @@ from torch import nn
 from ..config.profiles import Profile, recipe_for
 from ..evaluation.adaptive import adaptive_table, bpda_pipeline, sanity_checks, verdict_rows
 from ..evaluation.adaptive_l2 import l2_table
-from ..evaluation.checks import l2_convergence, reaches_zero, square_finds_nothing_new
+from ..evaluation.checks import STRONGER, l2_convergence, reaches_zero, square_finds_nothing_new, standalone_convergence
 from ..method.baselines import MedianFilter
 from ..method.classifiers import DISPLAY
 from ..method.defense import ReconstructionDefense
@@ -36,7 +36,9 @@ def adaptive_evaluation(
     images over the profile's adaptive eps grid (doubled PGD included in its cascade), its
     :func:`sanity_checks`, :func:`reaches_zero` on the same images, and
     :func:`square_finds_nothing_new` (``adaptive.square_queries`` queries) on the first
-    ``adaptive.square_n_test`` at the paper's and the field's eps."""
+    ``adaptive.square_n_test`` at the paper's and the field's eps, and
+    :func:`standalone_convergence` of PGD, APGD-CE/DLR and Square through BPDA on the first
+    ``adaptive.standalone_n_test`` at the same two eps."""
     models = train_or_load(dataset, profile, data_root, workdir)
     test = models.test.sample(profile.adaptive.n_test)
     surrogate = trained_classifier(surrogate_arch(profile, dataset), models.train, profile, workdir)
@@ -76,6 +78,20 @@ def adaptive_evaluation(
                     profile.seed,
                 )
                 for e in (recipe.table_eps, recipe.field_eps)
+            ),
+            *(
+                standalone_convergence(
+                    bpda_pipeline(models.defense, models.classifier),
+                    test.sample(profile.adaptive.standalone_n_test),
+                    attack,
+                    e,
+                    profile.attacks,
+                    cache / f"bpda-k{k}",
+                    profile.seed,
+                    profile.adaptive.standalone_tolerance,
+                )
+                for e in (recipe.table_eps, recipe.field_eps)
+                for attack in STRONGER
             ),
         ],
         ignore_index=True,
