@@ -10,8 +10,8 @@ from reconstruction_defense.data.datasets import (
     data_root,
     load_dataset,
     subset_indices,
-    validation_indices,
 )
+from reconstruction_defense.data.splits import validation_indices
 
 
 def test_mnist_real_statistics():

@@ -27,6 +27,7 @@ def test_defense_restores_accuracy_under_fgsm(lenet, defense, mnist_test, tmp_pa
         lenet, mnist_test, [("clean", 0), ("fgsm", 0.3)], {"none": None, "ours": defense}, cache_dir=tmp_path
     )
     acc = table.set_index(["defense", "attack"]).accuracy
+    assert set(zip(table.attack, table.attack_code)) == {("clean", ""), ("fgsm", "fgsm v1")}  # the code per row
     assert acc["none", "fgsm"] < 0.2  # the attack works on the bare classifier
     assert acc["ours", "fgsm"] > 0.8  # quantize + restore brings most of it back
     assert acc["ours", "clean"] > 0.95  # and costs little on clean images

@@ -224,7 +224,7 @@ def _restorer_grid():
 def test_the_restorer_is_chosen_on_validation_images_never_on_test_images(tmp_path, monkeypatch):
     """The grid scores every point on held-out training images, records the split per row, and
     the knee refuses a table with a row scored anywhere else (planted: one test row)."""
-    from reconstruction_defense.data.datasets import validation_indices
+    from reconstruction_defense.data.splits import validation_indices
 
     grid = _restorer_grid()
     seen, evaluate = [], grid.evaluate

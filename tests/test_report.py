@@ -25,7 +25,7 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 def test_each_block_is_rendered_on_exactly_one_page():
     shown = [name for page in PAGES for name in blocks_in(page.read_text())]
     assert sorted(shown) == sorted(BLOCKS)
-    assert blocks_in((REPO / "README.md").read_text()) == ["verdict", "notebooks"]
+    assert blocks_in((REPO / "README.md").read_text()) == ["verdict", "stale", "notebooks"]
 
 
 def test_committed_pages_equal_a_fresh_rendering_of_the_committed_results(monkeypatch):
@@ -89,6 +89,36 @@ def test_report_fills_a_page_keeps_the_rest_and_names_a_missing_csv(tmp_path):
     assert "| 01_a.ipynb | smoke |" in new
     with pytest.raises(ValueError, match="no rendered block 'nope'"):
         fill_page("<!-- rendered: nope -->\nx\n<!-- /rendered -->", results)
+
+
+def test_an_empty_block_is_filled_without_swallowing_what_follows_it():
+    """Planted: an empty block before prose and another block; both fill, the prose stays."""
+    page = "<!-- rendered: stale -->\n<!-- /rendered -->\nprose kept\n"
+    page += "<!-- rendered: wall-time -->\nan old body\n<!-- /rendered -->\n"
+    filled = fill_page(page, REPO / "results")
+    assert "prose kept" in filled and blocks_in(filled) == ["stale", "wall-time"] and "an old body" not in filled
+    assert filled.startswith("<!-- rendered: stale -->\n**Stale:**")
+
+
+def test_a_stale_row_is_one_whose_recorded_attack_version_is_not_current(tmp_path):
+    """Planted: a row recorded with C&W v2 (now v3), and rows that name attacks but record none."""
+    from reconstruction_defense.attacks.registry import ATTACKS
+    from reconstruction_defense.attacks.versions import attack_code
+    from reconstruction_defense.reporting.provenance import stale_rows
+
+    labels = pd.Series(["clean", "bim", "cw", "worst case"])
+    current = attack_code(labels)
+    assert current.tolist() == ["", f"bim v{ATTACKS['bim'].version}", f"cw v{ATTACKS['cw'].version}", current[3]]
+    assert set(current[3].split(", ")) == {current[1], current[2]}  # a worst case rests on every attack named
+    pd.DataFrame({"attack": labels, "attack_code": current}).to_csv(tmp_path / "fresh.csv", index=False)
+    pd.DataFrame({"attack": labels, "attack_code": current.replace(current[2], "cw v2")}).to_csv(
+        tmp_path / "old.csv", index=False
+    )
+    pd.DataFrame({"attack": labels}).to_csv(tmp_path / "unrecorded.csv", index=False)
+    table = stale_rows(tmp_path).set_index("file")
+    assert table.stale.to_dict() == {"fresh.csv": 0, "old.csv": 1, "unrecorded.csv": 3}
+    assert table.why["old.csv"] == f"cw v2 (now v{ATTACKS['cw'].version})"
+    assert table.why["unrecorded.csv"] == "version not recorded"
 
 
 def test_report_exits_1_on_a_planted_stale_number_in_a_page(tmp_path, capsys):

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from ..attacks.versions import with_attack_code
 from ..config.attack_params import AttackParams
 from ..config.profiles import recipe_for
 from ..data.datasets import ImageSet
@@ -145,7 +146,7 @@ def adaptive_table(
     ]
     for eps in (e for e in eps_grid if e > 0):
         rows += _threats_at(eps, classifier, defense, test, params, cache_dir, seed, surrogate, model_name)[0]
-    return pd.DataFrame(rows)
+    return with_attack_code(pd.DataFrame(rows))
 
 
 def adaptive_survivors(

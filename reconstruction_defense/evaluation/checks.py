@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from ..attacks.versions import attack_code, with_attack_code
 from ..config.attack_params import AttackParams
 from ..data.datasets import ImageSet
 from ..method.defense import ReconstructionDefense
@@ -62,7 +63,7 @@ def l2_convergence(
                 "median_l2": median,
             }
         )
-    table = pd.DataFrame(rows)
+    table = with_attack_code(pd.DataFrame(rows))
     deepfool, cw = table.median_l2
     table["passed"] = [True, bool(table.success.iloc[1] == 1.0 and cw <= slack * deepfool)]
     return table
@@ -207,6 +208,7 @@ def standalone_convergence(
                 "accuracy": correct[0].float().mean().item(),
                 "stronger_accuracy": correct[1].float().mean().item(),
                 "more_broken": more,
+                "attack_code": attack_code(pd.Series([attack])).item(),
                 "detail": f"on {len(test)} images: {correct[0].float().mean():.1%} left, "
                 f"{correct[1].float().mean():.1%} with the stronger budget, which breaks {more} more",
             }

@@ -23,6 +23,7 @@ from ..attacks.registry import (
     run_attack,
     run_attack_iterates,
 )
+from ..attacks.versions import with_attack_code
 from ..config import distributed
 from ..config.attack_params import AttackParams
 from ..config.device import full_float32, model_device, on_device_of
@@ -32,7 +33,7 @@ from ..data.checkpoints import model_digest, tensor_digest
 from ..data.datasets import ImageSet, check_images
 from ..data.outputs import atomic_write
 
-COLUMNS = ["dataset", "model", "defense", "attack", "strength", "accuracy", "n", "ci_low", "ci_high"]
+COLUMNS = ["dataset", "model", "defense", "attack", "strength", "accuracy", "n", "ci_low", "ci_high"]  # + attack_code
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -317,7 +318,7 @@ def evaluate(
                         hi,
                     ]
                 )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return with_attack_code(pd.DataFrame(rows, columns=COLUMNS))
 
 
 @torch.inference_mode()

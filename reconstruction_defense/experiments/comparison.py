@@ -9,6 +9,7 @@ from typing import NamedTuple
 import pandas as pd
 from torch import nn
 
+from ..attacks.versions import with_attack_code
 from ..config.profiles import Profile, recipe_for
 from ..evaluation.adaptive import bpda_pipeline, whitebox_survivors
 from ..evaluation.scoring import adversarial_examples, evaluate, predict, wilson_interval
@@ -200,4 +201,4 @@ def squeeze_detection_table(
                     "threshold": detector.threshold,
                 }
             )
-    return pd.DataFrame(rows)
+    return with_attack_code(pd.DataFrame(rows))

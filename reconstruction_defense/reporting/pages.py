@@ -16,11 +16,13 @@ from pathlib import Path
 from . import sections as s
 from .frontpage import notebook_map_section, verdict_section
 from .prose import unsupported_numbers
+from .provenance import stale_section
 from .sections import IncompleteResults
 
 Renderer = Callable[[Path], str]
 BLOCKS: dict[str, list[tuple[str | None, Renderer]]] = {  # name: (level-3 title or None, renderer)
     "verdict": [(None, verdict_section)],
+    "stale": [(None, stale_section)],
     "notebooks": [(None, notebook_map_section)],
     "paper-protocol": [
         ("Restored image quality (clean test images, notebook 02)", s.quality_section),
@@ -53,7 +55,9 @@ BLOCKS: dict[str, list[tuple[str | None, Renderer]]] = {  # name: (level-3 title
     ],
     "wall-time": [(None, s.timing_section)],
 }
-RENDERED = re.compile(r"(<!-- rendered: ([\w-]+) -->\n)(.*?)(\n<!-- /rendered -->)", re.S)
+# a block's body (possibly empty) never runs into the next block: an unclosed or empty block must
+# not swallow the prose between it and a later block's end
+RENDERED = re.compile(r"(<!-- rendered: ([\w-]+) -->\n)((?:(?!<!-- rendered:).)*?)(\n?<!-- /rendered -->)", re.S)
 CHECKED = re.compile(r"<!-- checked prose -->(.*?)<!-- /checked prose -->", re.S)
 
 
@@ -82,7 +86,9 @@ def blocks_in(page: str) -> list[str]:
 
 def fill_page(page: str, results: Path, partial: bool = False) -> str:
     """``page`` with every rendered block replaced by a fresh rendering."""
-    return RENDERED.sub(lambda m: m.group(1) + render_block(m.group(2), results, partial) + m.group(4), page)
+    return RENDERED.sub(
+        lambda m: m.group(1) + render_block(m.group(2), results, partial) + "\n" + m.group(4).lstrip("\n"), page
+    )
 
 
 def unsupported_prose_numbers(page: str, results: Path) -> list[str]:

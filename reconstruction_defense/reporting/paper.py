@@ -94,6 +94,7 @@ def beside_paper(ours: pd.DataFrame, dataset: str, network: str, spread: pd.Data
     out = []
     for (attack, strength), grp in ours.groupby(["attack", "strength"], sort=False):
         row = {"attack": display_name(attack), "strength": _strength_label(attack, strength)}
+        row["attack_code"] = grp.attack_code.iloc[0] if "attack_code" in grp else ""
         for defended, (_, r) in enumerate(grp.iterrows()):
             label = "defense" if defended else "no defense"
             row[f"ours {label}"] = f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]"
@@ -141,6 +142,7 @@ def comparison_beside_paper(ours: pd.DataFrame) -> pd.DataFrame:
                 "ours": f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]",
                 "paper": f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-",
                 "paper vs ours": paper_relation(match.accuracy.iloc[0], r.ci_low, r.ci_high) if len(match) else "-",
+                "attack_code": r.get("attack_code", ""),
             }
         )
     return pd.DataFrame(out)
