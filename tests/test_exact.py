@@ -149,6 +149,23 @@ def test_undecided_by_budget_equals_fresh_runs_at_each_smaller_budget_and_refuse
         undecided_by_budget(per_image, [2**13])
 
 
+def test_the_summary_states_the_decided_selection_and_the_accuracy_over_it():
+    """Exact robust accuracy over all images is an interval; over the decided ones it is a number
+    about a selection (few reachable images), and the summary says which selection."""
+    import pandas as pd
+
+    from reconstruction_defense.experiments.exact_evaluation import exact_summary
+
+    status = ["robust"] * 6 + ["broken"] * 2 + ["undecided"] * 2
+    per_image = pd.DataFrame(
+        {"dataset": "MNIST", "eps": 0.05, "k": 2, "status": status, "attacked_robust": [True] * 6 + [False, True] * 2}
+    )
+    row = exact_summary(per_image, 4096).iloc[0]
+    assert (row.decided, row.exact_low, row.exact_high, row.exact_of_decided) == (8, 0.6, 0.8, 0.75)
+    assert row.selection.startswith("the 8 of 10 images with at most 4,096 reachable 2-level images")
+    assert row.exact_of_decided_ci_low < 0.75 < row.exact_of_decided_ci_high and row.attacked_of_decided == 0.875
+
+
 def test_cached_verdicts_of_weightless_variants_are_kept_apart(lenet, mnist_test, tmp_path):
     """The exact ablation's quantizer alone and quantizer + median filter share every weight (a
     median filter has none): each must get its own verdicts, not the other's from the cache."""

@@ -183,8 +183,12 @@ class ExactConfig:
     n_test: int = 1000
     budget: int = 2**12
     probe: int = 2**8
-    # Fashion-MNIST, k = 4: 76 / 16 / 3 % of 1,000 test images have <= 2^12 at eps 0.005 / 0.01 / 0.02
-    eps: tuple[tuple[str, tuple[float, ...]], ...] = (("mnist", (0.02, 0.05, 0.1)), ("fashion_mnist", (0.005,)))
+    # Fashion-MNIST, k = 4: 76 / 16 / 3 % of 1,000 test images have <= 2^12 at eps 0.005 / 0.01 / 0.02;
+    # MNIST at 0.15 (the paper's eps) decides few images, but each one it decides is exact
+    eps: tuple[tuple[str, tuple[float, ...]], ...] = (
+        ("mnist", (0.02, 0.05, 0.1, 0.15)),
+        ("fashion_mnist", (0.005,)),
+    )
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from ..evaluation.adaptive import adaptive_survivors
 from ..evaluation.exact import STATUSES, VERSION, ExactVerdicts, exact_robustness
 from ..evaluation.scoring import module_settings, predict, wilson_interval
 from ..method.baselines import MedianFilter
-from ..method.defense import Defended
+from ..method.defense import Defended, ReconstructionDefense
 from ..training.zoo import train_or_load
 
 AFTER_QUANTIZER = ("quantizer alone", "quantizer + median 2x2", "quantizer + restorer")
@@ -99,14 +99,19 @@ def exact_vs_cascade(
 
 
 def exact_summary(per_image: pd.DataFrame, budget: int) -> pd.DataFrame:
-    """Per dataset and eps: the exact robust accuracy (interval [robust, robust + undecided] / n
-    and its 95 % Wilson bounds), the cascade's robust accuracy, and the two disagreements: images
-    the attacks call robust that exact search breaks (their incompleteness) and images exact
-    search proves robust that an attack broke (must be 0)."""
+    """Per dataset and eps: the exact robust accuracy over all n images (interval [robust, robust
+    + undecided] / n and its 95 % Wilson bounds) and over the decided ones only, which are a
+    selection (``selection`` says which: images with few reachable quantized images, i.e. few
+    pixels near a rounding threshold, plus those a probe broke), the cascade's robust accuracy on
+    all n and on the decided ones, and the two disagreements: images the attacks call robust that
+    exact search breaks (their incompleteness) and images exact search proves robust that an
+    attack broke (must be 0)."""
     rows = []
     for (dataset, eps), g in per_image.groupby(["dataset", "eps"], sort=False):
         n, c = len(g), g.status.value_counts().reindex(STATUSES, fill_value=0)
         attacked = int(g.attacked_robust.sum())
+        decided = g[g.status != "undecided"]
+        k = int(g.k.iloc[0]) if "k" in g else "k"
         rows.append(
             {
                 "dataset": dataset,
@@ -114,6 +119,13 @@ def exact_summary(per_image: pd.DataFrame, budget: int) -> pd.DataFrame:
                 "budget": budget,
                 "n": n,
                 **c.to_dict(),
+                "decided": len(decided),
+                "selection": f"the {len(decided)} of {n} images with at most {budget:,} reachable {k}-level images "
+                "(all evaluated) or broken by a probe",
+                "exact_of_decided": c.robust / len(decided) if len(decided) else float("nan"),
+                "exact_of_decided_ci_low": wilson_interval(int(c.robust), len(decided))[0] if len(decided) else 0.0,
+                "exact_of_decided_ci_high": wilson_interval(int(c.robust), len(decided))[1] if len(decided) else 1.0,
+                "attacked_of_decided": decided.attacked_robust.mean() if len(decided) else float("nan"),
                 "exact_low": c.robust / n,
                 "exact_high": (c.robust + c.undecided) / n,
                 "ci_low": wilson_interval(int(c.robust), n)[0],
@@ -196,9 +208,11 @@ def exact_checks(per_image: pd.DataFrame) -> pd.DataFrame:
 def exact_ablation(
     dataset: str, profile: Profile, eps: float, data_root: str | None = None, workdir: Path = Path("runs")
 ) -> pd.DataFrame:
-    """What the restorer adds, exactly: the quantizer followed by nothing, by Feature Squeezing's
-    2 x 2 median filter (Xu et al. 2018) or by the trained restorer, in front of the same
-    classifier, evaluated exactly at ``eps`` on the same images; one row per variant."""
+    """What the restorer adds, exactly and under attack, on the same images at the same eps: the
+    quantizer followed by nothing, by Feature Squeezing's 2 x 2 median filter (Xu et al. 2018) or
+    by the trained restorer, in front of the same classifier; per variant the exact verdicts and
+    the adaptive cascade's accuracy [95 % CI] (:func:`..evaluation.adaptive.adaptive_survivors`),
+    so notebook 06's attack ablation and this exact one can be read side by side."""
     models = train_or_load(dataset, profile, data_root, workdir)
     test, k = models.test.sample(profile.exact.n_test), models.defense.quantizer.k
     after = {
@@ -206,16 +220,18 @@ def exact_ablation(
         "quantizer + median 2x2": MedianFilter(2),
         "quantizer + restorer": models.defense.restorer,
     }
-    frames = []
+    rows = []
     for name in AFTER_QUANTIZER:
         pipeline = nn.Sequential(after[name], models.classifier).eval()
-        verdicts = cached_exact(pipeline, test, k, eps, profile.exact, Path(workdir) / "exact")
-        frames.append(verdicts.frame().assign(dataset=test.info.display_name, eps=eps, defense=name))
-    table = pd.concat(frames, ignore_index=True)
-    return (
-        table.groupby(["dataset", "eps", "defense"], sort=False)
-        .status.value_counts()
-        .unstack(fill_value=0)
-        .reindex(columns=list(STATUSES), fill_value=0)
-        .reset_index()
-    )
+        counts = cached_exact(pipeline, test, k, eps, profile.exact, Path(workdir) / "exact").counts()
+        defense = ReconstructionDefense(after[name], k).eval()
+        cache = Path(workdir) / "adversarial"
+        attacked = int(
+            adaptive_survivors(models.classifier, defense, test, eps, profile.attacks, cache, profile.seed).sum()
+        )
+        low, high = wilson_interval(attacked, len(test))
+        rows.append(
+            {"dataset": test.info.display_name, "eps": eps, "defense": name, "n": len(test), **counts}
+            | {"attacked": attacked / len(test), "attacked_ci_low": low, "attacked_ci_high": high}
+        )
+    return pd.DataFrame(rows)
