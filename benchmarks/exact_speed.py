@@ -99,7 +99,7 @@ def main() -> None:
             f"-{profile.device}.safetensors",
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([row]).to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
+    pd.concat([pd.read_csv(args.out) if args.out.exists() else None, pd.DataFrame([row])]).to_csv(args.out, index=False)
 
 
 if __name__ == "__main__":

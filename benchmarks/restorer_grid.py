@@ -109,7 +109,8 @@ def grid_point(dataset: str, blocks: int, feats: int, n_images: int, args: argpa
             torch=torch.__version__,
         )
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
+        done = pd.read_csv(args.out) if args.out.exists() else None  # by name: a new column must not shift rows
+        pd.concat([done, table], ignore_index=True).to_csv(args.out, index=False)
         print(
             table[
                 [

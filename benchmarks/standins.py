@@ -100,7 +100,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame([row])
-    table.to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
+    pd.concat([pd.read_csv(args.out) if args.out.exists() else None, table]).to_csv(args.out, index=False)
     print(table.drop(columns="history").to_string(index=False))
 
 
