@@ -98,7 +98,8 @@ class RestorerConfig:
     lr: float = 1e-3
     batch_size: int = 128
     adv_fraction: float = 0.5
-    # (dataset, {field: value}) where a dataset's restorer differs: the `cpu` knees of restorer_grid.csv
+    # (dataset, {field: value}) where a dataset's restorer differs: the `cpu` knees of restorer_grid.csv,
+    # chosen on the validation split
     dataset_changes: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
     def for_dataset(self, dataset: str) -> RestorerConfig:
@@ -270,7 +271,7 @@ PROFILES: dict[str, Profile] = {
             n_feats=16,
             dataset_changes=(
                 ("fashion_mnist", (("n_blocks", 4), ("n_feats", 32), ("n_train", None))),
-                ("cifar10", (("n_train", None), ("epochs", 3))),
+                ("cifar10", (("n_train", None),)),
             ),
         ),
         sweeps=SweepConfig(cw_steps=50, iteration_grid=(1, 3, 10, 50)),

@@ -174,7 +174,7 @@ def adaptive_curves(table: pd.DataFrame, ax: plt.Axes, paper_eps: float, title: 
 
 def restorer_grid(table: pd.DataFrame) -> plt.Figure:
     """The restorer grid (``benchmarks/restorer_grid.py``): per dataset (rows), PSNR of restored
-    clean test images and the defended accuracy under FGSM and BIM at the paper's table eps
+    clean validation images and the defended accuracy under FGSM and BIM at the paper's table eps
     (columns) against training epochs, one line per restorer size and training-image count, BIM
     and FGSM with their 95 % bands."""
     datasets = table.dataset.unique()
@@ -190,7 +190,7 @@ def restorer_grid(table: pd.DataFrame) -> plt.Figure:
                 ax.plot(g.epochs, g.accuracy, "o-", ms=3, color=row[0].lines[-1].get_color(), label=label)
                 ax.fill_between(g.epochs, g.ci_low, g.ci_high, alpha=BAND_ALPHA, color=ax.lines[-1].get_color())
         eps = data[data.attack == "bim"].strength.iloc[0]
-        row[0].set(title=f"{dataset}: PSNR, clean test images", xlabel="epochs", ylabel="dB")
+        row[0].set(title=f"{dataset}: PSNR, clean validation images", xlabel="epochs", ylabel="dB")
         for ax, attack in zip(row[1:], ("FGSM", "BIM")):
             ax.set(title=f"{dataset}: defended, {attack} eps={eps:g}", xlabel="epochs", ylabel="accuracy")
         row[0].legend(fontsize=7)
