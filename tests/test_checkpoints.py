@@ -66,8 +66,7 @@ def test_failed_write_leaves_old_file_intact(tmp_path, monkeypatch):
 
 
 def test_resume_equals_uninterrupted_run(tmp_path, mnist_train):
-    data = mnist_train
-    data = type(data)(data.images[:2000], data.labels[:2000], data.info, data.indices[:2000])
+    data = mnist_train.head(2000)
 
     def train(epochs, stem):
         torch.manual_seed(0)
@@ -91,9 +90,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, mnist_train):
 
 
 def test_checkpoint_with_more_epochs_than_asked_is_an_error(tmp_path, mnist_train):
-    data = type(mnist_train)(
-        mnist_train.images[:256], mnist_train.labels[:256], mnist_train.info, mnist_train.indices[:256]
-    )
+    data = mnist_train.head(256)
     model = build_classifier("lenet", data.info)
     fit(model, classifier_epoch(data, 64, 0), 2, 1e-3, {}, tmp_path / "ck")
     with pytest.raises(CheckpointError, match="holds 2 epochs but 1 were asked for"):

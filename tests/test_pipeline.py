@@ -55,6 +55,7 @@ def test_evaluate_is_tidy_and_cached(lenet, mnist_test, tmp_path):
         "n",
         "ci_low",
         "ci_high",
+        "attack_code",
     ]
     assert len(table) == 3 and (table.n == 1000).all() and (table.dataset == "MNIST").all()
     assert ((table.ci_low <= table.accuracy) & (table.accuracy <= table.ci_high)).all()
@@ -101,9 +102,7 @@ def test_wilson_interval_known_values():
 
 
 def test_adversarial_training_raises_fgsm_accuracy(mnist_train, mnist_test):
-    data = type(mnist_train)(
-        mnist_train.images[:3000], mnist_train.labels[:3000], mnist_train.info, mnist_train.indices[:3000]
-    )
+    data = mnist_train.head(3000)
     x, y = mnist_test.images[:500], mnist_test.labels[:500]
     accs = {}
     for attack in (None, ("fgsm", 0.2)):
