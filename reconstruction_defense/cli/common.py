@@ -15,6 +15,7 @@ from ..config.profiles import PROFILES
 from ..data.checkpoints import CheckpointError
 from ..data.datasets import DataNotFoundError, DataUnreadableError
 from ..data.outputs import OutputError
+from ..data.weights import WeightsError
 
 # errors whose message already says what to do; anything else is a bug and keeps its traceback
 USER_ERRORS = (
@@ -22,6 +23,7 @@ USER_ERRORS = (
     DataUnreadableError,
     DeviceError,
     CheckpointError,
+    WeightsError,
     OutputError,
     FileNotFoundError,
     PermissionError,

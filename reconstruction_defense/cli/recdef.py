@@ -5,6 +5,8 @@
     recdef rerun --profile cpu                    # = python -m reconstruction_defense.cli.rerun ...
     recdef precompute --profile paper             # = python -m reconstruction_defense.cli.precompute ...
     recdef report --pages README.md docs/*.md     # = python -m reconstruction_defense.cli.report ...
+    recdef train --profile cpu                    # the series' models not shipped yet, into weights/cpu/
+    recdef weights [--verify]                     # the shipped models, checked (and re-measured)
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 
 from .common import run_main
 
-COMMANDS = ("run", "rerun", "precompute", "report")
+COMMANDS = ("run", "rerun", "precompute", "report", "train", "weights")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from .frontpage import notebook_map_section, verdict_section
 from .prose import unsupported_numbers
 from .provenance import stale_section
 from .sections import IncompleteResults
+from .shipped import weights_section
 
 Renderer = Callable[[Path], str]
 BLOCKS: dict[str, list[tuple[str | None, Renderer]]] = {  # name: (level-3 title or None, renderer)
@@ -54,6 +55,7 @@ BLOCKS: dict[str, list[tuple[str | None, Renderer]]] = {  # name: (level-3 title
         ),
     ],
     "wall-time": [(None, s.timing_section)],
+    "weights": [(None, weights_section)],
 }
 # a block's body (possibly empty) never runs into the next block: an unclosed or empty block must
 # not swallow the prose between it and a later block's end

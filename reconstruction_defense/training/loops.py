@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,22 @@ def batches(n: int, batch_size: int, seed: int, epoch: int) -> list[Tensor]:
     return list(torch.randperm(n, generator=gen, device="cpu").split(batch_size))  # data stay on the CPU
 
 
+def vector_flags() -> list[str]:
+    """The CPU's vector instruction sets that torch's kernels choose between (Linux /proc/cpuinfo)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split("flags", 2)[1].split("\n", 1)[0].split())
+    except (OSError, IndexError):
+        return []
+    return sorted(flags & {"avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile"})
+
+
 def machine() -> dict[str, Any]:
     """What float rounding depends on besides config and seed: the same config retrained with
     other kernels or thread counts gives other weights (README, "Reproducible")."""
     return {
         "torch": torch.__version__,
         "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
+        "cpu_flags": vector_flags(),
         "threads": torch.get_num_threads(),
         "ranks": distributed.rank_and_world()[1],
     }
@@ -82,7 +93,9 @@ def fit(
     try:
         for epoch in range(len(history), epochs):
             model.train()
-            history.append(dict(sorted(epoch_fn(model, opt, epoch).items())))  # as a reloaded sidecar has it
+            start = time.perf_counter()
+            metrics = epoch_fn(model, opt, epoch) | {"seconds": round(time.perf_counter() - start, 1)}
+            history.append(dict(sorted(metrics.items())))  # as a reloaded sidecar has it
             if stem is not None and distributed.is_writer():
                 opt_tensors, opt_rest = checkpoints.optimizer_tensors(opt)
                 tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | opt_tensors

@@ -3,8 +3,9 @@
 Every kind (classifier, restorer, ComDefend, PixelCNN) goes through :func:`cached_fit`: its
 checkpoint is named by a hash of everything that made it — the config, the training images, the
 seed, and the code (the kind's version in :data:`CODE_VERSIONS`, bumped by hand when its training
-or architecture changes, and the torch version) — so a changed recipe trains anew instead of
-loading a stale model.
+or architecture changes) — so a changed recipe trains anew instead of loading a stale model. The
+torch version is not in the key: another torch loads the same weights (the sidecar and the
+weights manifest record the version a model was trained with).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from ..config.profiles import ClassifierConfig, Profile, recipe_for
-from ..data import checkpoints
+from ..data import checkpoints, weights
 from ..data.checkpoints import config_key, model_digest, tensor_digest
-from ..data.datasets import ImageSet, load_dataset
+from ..data.datasets import DatasetInfo, ImageSet, load_dataset
 from ..method import Restorer, build_classifier
 from ..method.baselines import ComDefend, PixelCNN
 from ..method.classifiers import Classifier
@@ -33,6 +33,7 @@ from .recipe import augmentation_for, one_cycle
 
 CODE_VERSIONS = {"classifier": 1, "restorer": 1, "comdefend": 1, "pixelcnn": 1}
 _LOAD_ONLY = contextvars.ContextVar("load_only", default=False)
+_NOTED: set = set()  # the notes already printed (one per file and process)
 
 
 class NotCached(LookupError):
@@ -51,14 +52,25 @@ def load_only():
 
 
 def code_version(kind: str) -> str:
-    """The code a model of ``kind`` is trained with: its version and the torch version."""
-    return f"{kind} v{CODE_VERSIONS[kind]}, torch {torch.__version__}"
+    """The code a model of ``kind`` is trained with (part of its key; not the torch version)."""
+    return f"{kind} v{CODE_VERSIONS[kind]}"
+
+
+def architecture(kind: str, info: DatasetInfo, config: dict[str, Any]) -> nn.Module:
+    """A freshly initialised model of ``kind`` for ``info``'s images, sized by its training
+    ``config`` (the one its key hashes, also kept in the weights manifest)."""
+    if kind == "classifier":
+        return build_classifier(config["arch"], info)
+    if kind == "restorer":
+        return Restorer(info.channels, config["n_blocks"], config["n_feats"], config["res_scale"])
+    if kind == "comdefend":
+        return ComDefend(info.channels)
+    return PixelCNN(info.channels, config["width"], config["blocks"])
 
 
 def cached_fit(
     kind: str,
     name: str,
-    build: Callable[[], nn.Module],
     epoch_fn: EpochFn,
     data: ImageSet,
     epochs: int,
@@ -70,13 +82,17 @@ def cached_fit(
     optimizer: str = "adam",
     weight_decay: float = 0.0,
 ) -> nn.Module:
-    """``build()`` (seeded with ``seed``) trained ``epochs`` epochs of ``epoch_fn`` on ``data`` with
-    ``optimizer`` (:func:`~reconstruction_defense.training.loops.make_optimizer`), or
-    loaded from ``<workdir>/checkpoints/<dataset>-<name>-<hash>`` when that training was done
-    (resumed when it was interrupted). ``config`` holds the kind's own settings; the dataset,
-    training images, epochs, learning rate, seed and code version are added here. The model
-    comes back in eval mode, on ``device``, with its per-epoch ``history``. The checkpoint is
-    saved from and loaded to the CPU, so it serves any device."""
+    """:func:`architecture` ``(kind, data.info, config)``, seeded with ``seed``, trained ``epochs``
+    epochs of ``epoch_fn`` on ``data`` with ``optimizer``
+    (:func:`~reconstruction_defense.training.loops.make_optimizer`). Loaded from the shipped
+    weights (:mod:`~reconstruction_defense.data.weights`, digest checked) when they hold
+    ``<dataset>-<name>-<hash>``, else from ``<workdir>/checkpoints/`` when that training was done
+    (resumed when it was interrupted), else trained. A shipped model of the same name made with
+    another config is never used, and a note says where the configs differ. ``config`` holds the
+    kind's own settings; the dataset, training images, epochs, learning rate, seed and code
+    version are added here. The model comes back in eval mode, on ``device``, with its per-epoch
+    ``history``, its ``config``, its ``checkpoint_stem`` and ``shipped`` (its manifest entry, or
+    None). The checkpoint is saved from and loaded to the CPU, so it serves any device."""
     config = {
         "kind": kind,
         **config,
@@ -88,8 +104,13 @@ def cached_fit(
         "code": code_version(kind),
     }
     torch.manual_seed(seed)
-    model = build().to(device)
+    model = architecture(kind, data.info, config).to(device)
     stem = Path(workdir) / "checkpoints" / f"{data.info.name}-{name}-{config_key(config)}"
+    model.checkpoint_stem, model.config, model.shipped = stem, config, None
+    found = weights.shipped(stem.name)
+    if found is not None:
+        return _load_shipped(model, *found)
+    _say_if_shipped_differs(stem.name, config)
     if _LOAD_ONLY.get() and not (
         checkpoints.exists(stem) and json.loads(checkpoints.paths(stem)[1].read_text()).get("epoch") == epochs
     ):
@@ -98,6 +119,27 @@ def cached_fit(
         model, epoch_fn, epochs, lr, config, stem, f"{data.info.display_name} {name}", optimizer, weight_decay
     )
     return model.eval()
+
+
+def _load_shipped(model: nn.Module, file: Path, entry: dict[str, Any]) -> nn.Module:
+    device = next(model.parameters()).device
+    model.load_state_dict({k: v.to(device) for k, v in weights.load_shipped(file, entry).items()})
+    model.history, model.shipped = entry["history"], entry
+    trained_with = entry["trained_with"]["torch"]
+    if trained_with != torch.__version__ and file not in _NOTED:
+        _NOTED.add(file)
+        print(f"note: {file.name} was trained with torch {trained_with}; loaded under torch {torch.__version__}")
+    return model.eval()
+
+
+def _say_if_shipped_differs(name: str, config: dict[str, Any]) -> None:
+    other = weights.nearest_other(name, config)
+    if other is not None and name not in _NOTED:
+        _NOTED.add(name)
+        print(
+            f"note: shipped weights {other[0]} are not used for {name}: its training config differs in "
+            f"{', '.join(other[1])} (a changed recipe is a new model)"
+        )
 
 
 _ADAM_RECIPE = {
@@ -156,7 +198,6 @@ def trained_classifier(
     return cached_fit(
         "classifier",
         arch,
-        lambda: build_classifier(arch, train.info),
         epoch_fn,
         train,
         epochs,
@@ -193,7 +234,6 @@ def trained_defense(
     restorer = cached_fit(
         "restorer",
         "restorer",
-        lambda: Restorer(train.info.channels, cfg.n_blocks, cfg.n_feats, cfg.res_scale),
         epoch_fn,
         train,
         cfg.epochs,
@@ -215,7 +255,6 @@ def trained_comdefend(train: ImageSet, profile: Profile, workdir: Path = Path("r
     return cached_fit(
         "comdefend",
         "comdefend",
-        lambda: ComDefend(train.info.channels),
         epoch_fn,
         train,
         cfg.comdefend_epochs,
@@ -233,7 +272,6 @@ def trained_pixelcnn(train: ImageSet, profile: Profile, workdir: Path = Path("ru
     return cached_fit(
         "pixelcnn",
         "pixelcnn",
-        lambda: PixelCNN(train.info.channels, cfg.pixelcnn_width, cfg.pixelcnn_blocks),
         pixelcnn_epoch(train, cfg.batch_size, profile.seed),
         train,
         cfg.pixelcnn_epochs,
