@@ -14,6 +14,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
+from reconstruction_defense.cli import compare
 from reconstruction_defense.cli.rerun import finish_executed, main, notebooks_in, record_time
 
 REPO = Path(__file__).parent.parent
@@ -128,30 +129,27 @@ def test_empty_folder_is_a_clear_error(tmp_path):
         notebooks_in(tmp_path)
 
 
-def test_compare_results_tells_identical_renamed_and_changed_tables_apart(tmp_path):
-    """scripts/compare_results.py, which shows a refactor left the smoke series' tables alone."""
-    script = Path(__file__).parents[1] / "scripts" / "compare_results.py"
-    before, after = tmp_path / "before", tmp_path / "after"
-    for d, attacks in ((before, ["C&W-L2", "APGD-CE (cascade)"]), (after, ["cw", "apgd_ce (cascade)"])):
-        d.mkdir()
-        pd.DataFrame({"attack": attacks, "accuracy": [0.5, 0.25]}).to_csv(d / "t.csv", index=False)
-        pd.DataFrame({"seconds": [len(str(d))]}).to_csv(d / "rerun_times.csv", index=False)
+def test_compare_tells_equal_sampled_seed_spread_and_real_differences_apart(tmp_path, capsys):
+    """``recdef compare``: a user's rerun against ours, cell by cell (n = 1,000 per cell)."""
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    labels = {"dataset": ["MNIST"] * 4, "attack": ["fgsm", "bim", "cw", "deepfool"], "strength": [0.1, 0.1, 0, 0]}
+    for folder, accuracy in ((ours, [0.9, 0.8, 0.7, 0.6]), (theirs, [0.9, 0.82, 0.6, 0.4])):
+        folder.mkdir()
+        pd.DataFrame({**labels, "accuracy": accuracy, "n": 1000}).to_csv(folder / "t.csv", index=False)
+        pd.DataFrame({"seconds": [len(str(folder))]}).to_csv(folder / "rerun_times.csv", index=False)
+    spread = {"dataset": ["MNIST"], "attack": ["cw"], "strength": [0], "mean": [0.65], "low": [0.58], "high": [0.72]}
+    pd.DataFrame({**spread, "seeds": [3]}).to_csv(ours / "seed_spread.csv", index=False)
+    pd.DataFrame({"accuracy": [0.5], "n": [10]}).to_csv(theirs / "extra.csv", index=False)
 
-    def compare(*extra):
-        return subprocess.run(
-            [sys.executable, str(script), str(before), str(after), *extra], capture_output=True, text=True
-        )
-
-    assert compare().returncode == 1  # display names vs keys differ byte for byte
-    done = compare("--attack-keys")
-    assert done.returncode == 0 and "t.csv: identical once attack display names" in done.stdout
-    assert "rerun_times" not in done.stdout
-    pd.DataFrame({"attack": ["cw", "apgd_ce (cascade)"], "accuracy": [0.5, 0.26]}).to_csv(after / "t.csv", index=False)
-    done = compare("--attack-keys")
-    assert (
-        done.returncode == 1
-        and "DIFFERENT (line 3: 'apgd_ce (cascade),0.25' vs 'apgd_ce (cascade),0.26')" in done.stdout
-    )
+    assert compare.main([str(ours), str(theirs), "--all"]) == 1
+    out = capsys.readouterr().out
+    assert "t.csv: 4 cells: 1 equal, 1 intervals overlap, 1 within seed spread, 1 DIFFERS" in out
+    assert "extra.csv: only in" in out and "seed_spread.csv: only in" in out and "rerun_times" not in out
+    assert "3 cell(s) or table(s) differ" in out  # deepfool 0.6 vs 0.4, and the two tables on one side
+    (theirs / "extra.csv").unlink()
+    shutil.copy(ours / "seed_spread.csv", theirs)
+    pd.DataFrame({**labels, "accuracy": [0.9, 0.82, 0.6, 0.61], "n": 1000}).to_csv(theirs / "t.csv", index=False)
+    assert compare.main([str(ours), str(theirs)]) == 0
 
 
 def _saved_widget_state(nb: dict) -> list[str]:

@@ -7,6 +7,7 @@
     recdef report --pages README.md docs/*.md     # = python -m reconstruction_defense.cli.report ...
     recdef train --profile cpu                    # the series' models not shipped yet, into weights/cpu/
     recdef weights [--verify]                     # the shipped models, checked (and re-measured)
+    recdef compare results/ OTHER/                # where another run's numbers differ from ours
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 
 from .common import run_main
 
-COMMANDS = ("run", "rerun", "precompute", "report", "train", "weights")
+COMMANDS = ("run", "rerun", "precompute", "report", "train", "weights", "compare")
 
 
 def main(argv: list[str] | None = None) -> int:
