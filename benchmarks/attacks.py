@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from reconstruction_defense.attacks.registry import AttackParams, run_attack
-from reconstruction_defense.attacks.versions import with_attack_code
+from reconstruction_defense.attacks.versions import with_provenance
 from reconstruction_defense.config.profiles import get_profile
 from reconstruction_defense.data.datasets import load_dataset
 from reconstruction_defense.evaluation.scoring import predict
@@ -91,7 +91,7 @@ def main() -> None:
                 }
             )
             print(rows[-1], flush=True)
-    table = with_attack_code(pd.DataFrame(rows))
+    table = with_provenance(pd.DataFrame(rows))
     reference = table[table.implementation == "torchattacks"].set_index(["dataset", "attack"]).images_per_s
     table["speedup"] = [ips / reference[d, a] for d, a, ips in zip(table.dataset, table.attack, table.images_per_s)]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gpu_estimate import flops_per_image  # noqa: E402
 
 from reconstruction_defense.attacks.registry import ATTACKS, AttackParams, run_attack  # noqa: E402
-from reconstruction_defense.attacks.versions import with_attack_code
+from reconstruction_defense.attacks.versions import with_provenance
 from reconstruction_defense.config.profiles import get_profile  # noqa: E402
 from reconstruction_defense.data.datasets import INFOS, ImageSet, load_dataset  # noqa: E402
 from reconstruction_defense.evaluation.adaptive import bpda_pipeline  # noqa: E402
@@ -238,7 +238,7 @@ def main() -> None:
     for name in args.sections:
         try:
             table = pd.DataFrame(sections[name]())
-            table = with_attack_code(table) if "attack" in table else table
+            table = with_provenance(table) if "attack" in table else table
             table.to_csv(args.out / f"gpu_{name}.csv", index=False)
         except Exception as err:  # keep the other sections' measurements
             print(f"section {name} failed: {type(err).__name__}: {err}", flush=True)

@@ -55,6 +55,7 @@ def test_evaluate_is_tidy_and_cached(lenet, mnist_test, tmp_path):
         "n",
         "ci_low",
         "ci_high",
+        "models",
         "attack_code",
     ]
     assert len(table) == 3 and (table.n == 1000).all() and (table.dataset == "MNIST").all()
@@ -119,14 +120,18 @@ def test_the_explorer_shows_cached_models_or_says_it_trained_small_ones(tmp_path
     from reconstruction_defense.training import loops as train
     from reconstruction_defense.training import zoo
 
-    fits = []  # classifier and restorer, trained or loaded
+    fits = []  # classifier and restorer, trained or loaded from the cache
     real_fit = train.fit
     monkeypatch.setattr(zoo, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
-    models, profile, note = explorer_models("mnist", ("cpu",), None, tmp_path)
-    assert profile.name == "smoke" and "no cached cpu models" in note and len(fits) == 2
-    assert not list(tmp_path.glob("checkpoints/mnist-fast_cnn-*"))  # the cpu lookup trained nothing
-    models, profile, note = explorer_models("mnist", ("smoke",), None, tmp_path)  # now cached: loads
-    assert profile.name == "smoke" and note == "mnist: the smoke profile's cached models"
+    with monkeypatch.context() as no_weights:
+        no_weights.setenv("RECDEF_WEIGHTS", str(tmp_path / "no weights"))
+        models, profile, note = explorer_models("mnist", ("cpu",), None, tmp_path)
+        assert profile.name == "smoke" and "no shipped or cached cpu models" in note and len(fits) == 2
+        assert not list(tmp_path.glob("checkpoints/mnist-fast_cnn-*"))  # the cpu lookup trained nothing
+        models, profile, note = explorer_models("mnist", ("smoke",), None, tmp_path)  # now cached: loads
+        assert profile.name == "smoke" and note == "mnist: the smoke profile's shipped or cached models"
+    models, profile, note = explorer_models("mnist", ("cpu",), None, tmp_path / "empty cache")
+    assert profile.name == "cpu" and models.classifier.shipped is not None and len(fits) == 4  # shipped: no fit
 
 
 class _Brighten(torch.nn.Module):

@@ -16,6 +16,7 @@ from reconstruction_defense.config.profiles import get_profile
 from reconstruction_defense.data import weights
 from reconstruction_defense.data.checkpoints import config_key
 from reconstruction_defense.data.datasets import INFOS, load_dataset
+from reconstruction_defense.evaluation.scoring import evaluate
 from reconstruction_defense.experiments.series import quality, series_models
 from reconstruction_defense.training import zoo
 
@@ -124,3 +125,16 @@ def test_the_shipped_mnist_lenet_is_reproduced_by_the_code_that_ships(tmp_path, 
     assert retrained.shipped is None and retrained.checkpoint_stem.name == name
     measured = quality(lenet, retrained, profile)
     assert entry["quality"]["ci_low"] <= measured["clean_accuracy"] <= entry["quality"]["ci_high"]
+
+
+def test_every_result_row_names_the_shipped_weights_it_rests_on(shipped_smoke, tmp_path):
+    """``models``: the classifier's file digest on an undefended row, the classifier's and the
+    restorer's on a defended one; a model trained here and not shipped says so."""
+    profile = get_profile("smoke")
+    [classifier, defense] = [m.make() for m in series_models(profile, ("mnist",), workdir=tmp_path)[:2]]
+    test = load_dataset("mnist", "test", n=50)
+    table = evaluate(classifier, test, [("clean", 0.0)], {"none": None, "ours": defense}, progress=False)
+    digests = {e["kind"]: e["sha256"][:12] for e in weights.read_manifest(shipped_smoke).values()}
+    assert list(table.models) == [digests["classifier"], f"{digests['classifier']} + {digests['restorer']}"]
+    other = _smoke_classifier(tmp_path / "local", classifier={"lr": 1e-3})
+    assert weights.weights_ids(other, defense) == (f"not shipped: {other.checkpoint_stem.name} + {digests['restorer']}")

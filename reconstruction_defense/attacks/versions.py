@@ -7,8 +7,12 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+from torch import nn
 
+from ..data.weights import merged_ids, weights_ids
 from .registry import ATTACKS
+
+PROVENANCE = ("models", "attack_code")  # the columns that say what a row was made with
 
 
 def attacks_named(label: str) -> list[str]:
@@ -34,6 +38,30 @@ def attack_code(labels: pd.Series) -> pd.Series:
     return labels.astype(str).map(code)
 
 
-def with_attack_code(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with its ``attack_code`` column (:func:`attack_code` of its ``attack`` column)."""
-    return table.assign(attack_code=attack_code(table.attack) if len(table) else pd.Series(dtype=str))
+def with_provenance(table: pd.DataFrame, *models: nn.Module | None) -> pd.DataFrame:
+    """``table`` with its provenance columns: ``attack_code`` (:func:`attack_code` of its
+    ``attack`` column) and, when ``models`` are given, ``models``: the shipped weights of every
+    trained model among them (:func:`~reconstruction_defense.data.weights.weights_ids`), the same
+    on every row, unless the table already records it per row."""
+    table = table.assign(attack_code=attack_code(table.attack) if len(table) else pd.Series(dtype=str))
+    if models and "models" not in table:
+        table = table.assign(models=weights_ids(*models))
+    return table
+
+
+def spread_of(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """A seed spread: per group of ``by`` in ``table`` (one run per seed, concatenated), the mean,
+    lowest and highest ``accuracy`` and the number of seeds, with the provenance of every run
+    (each seed's models; the attack code, the same in all)."""
+    return (
+        table.groupby(by, sort=False)
+        .agg(
+            mean=("accuracy", "mean"),
+            low=("accuracy", "min"),
+            high=("accuracy", "max"),
+            seeds=("accuracy", "count"),
+            models=("models", merged_ids),
+            attack_code=("attack_code", "first"),
+        )
+        .reset_index()
+    )

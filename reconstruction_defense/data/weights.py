@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
+from torch import nn
 
 from .outputs import atomic_write
 
@@ -130,3 +132,26 @@ def nearest_other(name: str, config: dict[str, Any], root: Path | None = None) -
             if best is None or len(diff) < len(best[1]):
                 best = (other, diff)
     return best
+
+
+def weights_ids(*modules: nn.Module | None) -> str:
+    """The trained models a result rests on, for its ``models`` column: per model the zoo made
+    inside ``modules`` (a classifier, a defense's restorer, a baseline's network), the first 12
+    hex digits of its shipped file's sha256, or ``not shipped: <checkpoint>`` for one trained
+    locally; joined by ``" + "`` in order of appearance."""
+    found: list[str] = []
+    for module in (m for m in modules if m is not None):
+        for sub in module.modules():
+            if hasattr(sub, "checkpoint_stem"):
+                tag = sub.shipped["sha256"][:12] if sub.shipped else f"not shipped: {sub.checkpoint_stem.name}"
+                found += [] if tag in found else [tag]
+    return " + ".join(found)
+
+
+def merged_ids(values: Iterable[str]) -> str:
+    """Several ``models`` cells (:func:`weights_ids`) as one, each model once: the provenance of
+    a row aggregated from other rows (a seed spread, a check over a table)."""
+    found: list[str] = []
+    for value in values:
+        found += [tag for tag in str(value).split(" + ") if tag and tag != "nan" and tag not in found]
+    return " + ".join(found)

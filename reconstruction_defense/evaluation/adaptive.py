@@ -18,10 +18,11 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ..attacks.versions import with_attack_code
+from ..attacks.versions import PROVENANCE, with_provenance
 from ..config.attack_params import AttackParams
 from ..config.profiles import recipe_for
 from ..data.datasets import ImageSet
+from ..data.weights import merged_ids
 from ..method.defense import Defended, ReconstructionDefense
 from ..method.restorer import straight_through_copy
 from .scoring import adversarial_examples, predict, wilson_interval
@@ -146,7 +147,7 @@ def adaptive_table(
     ]
     for eps in (e for e in eps_grid if e > 0):
         rows += _threats_at(eps, classifier, defense, test, params, cache_dir, seed, surrogate, model_name)[0]
-    return with_attack_code(pd.DataFrame(rows))
+    return with_provenance(pd.DataFrame(rows), classifier, defense, surrogate)
 
 
 def adaptive_survivors(
@@ -275,7 +276,8 @@ def sanity_checks(table: pd.DataFrame, tolerance: float = 0.01, convergence_tole
             ", ".join(f"eps {e:g}: Square, last in the cascade, removes {gain('square', e):.1%}" for e in eps),
         ),
     ]
-    return pd.DataFrame(checks, columns=["check", "passed", "detail"])
+    checks = pd.DataFrame(checks, columns=["check", "passed", "detail"])
+    return checks.assign(models=merged_ids(table.models)) if "models" in table else checks
 
 
 VERDICT_SETTINGS = (
@@ -303,5 +305,5 @@ def verdict(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
     defense under every adaptive attack (worst case), each with its 95% interval."""
     rows = verdict_rows(table, dataset)
     return rows.assign(accuracy=[f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]" for r in rows.itertuples()])[
-        ["dataset", "model", "budget", "setting", "accuracy", "n"]
+        ["dataset", "model", "budget", "setting", "accuracy", "n", *(c for c in PROVENANCE if c in rows)]
     ]

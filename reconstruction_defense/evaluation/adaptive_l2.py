@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ..attacks.versions import with_attack_code
+from ..attacks.versions import with_provenance
 from ..config.attack_params import AttackParams
 from ..data.datasets import ImageSet
 from ..method.defense import ReconstructionDefense
@@ -83,4 +83,4 @@ def l2_table(
             worst = torch.minimum(worst, needed)
             rows += _l2_rows(test, model_name, threat, attack, needed, clean_right, radii)
         rows += _l2_rows(test, model_name, threat, "worst case", worst, clean_right, radii)
-    return with_attack_code(pd.DataFrame(rows))
+    return with_provenance(pd.DataFrame(rows), classifier, defense)

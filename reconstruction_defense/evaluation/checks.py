@@ -10,9 +10,10 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ..attacks.versions import attack_code, with_attack_code
+from ..attacks.versions import attack_code, with_provenance
 from ..config.attack_params import AttackParams
 from ..data.datasets import ImageSet
+from ..data.weights import weights_ids
 from ..method.defense import ReconstructionDefense
 from .adaptive import bpda_pipeline, doubled
 from .scoring import adversarial_examples, predict
@@ -63,7 +64,7 @@ def l2_convergence(
                 "median_l2": median,
             }
         )
-    table = with_attack_code(pd.DataFrame(rows))
+    table = with_provenance(pd.DataFrame(rows), model)
     deepfool, cw = table.median_l2
     table["passed"] = [True, bool(table.success.iloc[1] == 1.0 and cw <= slack * deepfool)]
     return table
@@ -100,6 +101,7 @@ def reaches_zero(
                 "check": f"defended accuracy reaches about 0 at eps {eps:g}, where every {k}-level image is reachable",
                 "passed": accuracy <= at_most,
                 "detail": f"BIM through BPDA leaves {accuracy:.1%} of {len(test)} images",
+                "models": weights_ids(pipeline),
             }
         ]
     )
@@ -160,6 +162,7 @@ def square_finds_nothing_new(
                 "detail": f"on {len(test)} images: gradient attacks leave {robust.float().mean():.1%}, Square alone "
                 f"{square.float().mean():.1%}; Square breaks {missed} ({missed / len(test):.1%}) "
                 "that the gradient attacks left",
+                "models": weights_ids(classifier, defense),
             }
         ]
     )
@@ -211,6 +214,7 @@ def standalone_convergence(
                 "attack_code": attack_code(pd.Series([attack])).item(),
                 "detail": f"on {len(test)} images: {correct[0].float().mean():.1%} left, "
                 f"{correct[1].float().mean():.1%} with the stronger budget, which breaks {more} more",
+                "models": weights_ids(model),
             }
         ]
     )

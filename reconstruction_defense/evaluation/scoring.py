@@ -23,7 +23,7 @@ from ..attacks.registry import (
     run_attack,
     run_attack_iterates,
 )
-from ..attacks.versions import with_attack_code
+from ..attacks.versions import with_provenance
 from ..config import distributed
 from ..config.attack_params import AttackParams
 from ..config.device import full_float32, model_device, on_device_of
@@ -32,8 +32,19 @@ from ..config.progress import bar as progress_bar
 from ..data.checkpoints import model_digest, tensor_digest
 from ..data.datasets import ImageSet, check_images
 from ..data.outputs import atomic_write
+from ..data.weights import weights_ids
 
-COLUMNS = ["dataset", "model", "defense", "attack", "strength", "accuracy", "n", "ci_low", "ci_high"]  # + attack_code
+COLUMNS = [
+    "dataset",
+    "model",
+    "defense",
+    "attack",
+    "strength",
+    "accuracy",
+    "n",
+    "ci_low",
+    "ci_high",
+]  # + models, attack_code
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -316,9 +327,10 @@ def evaluate(
                         len(test),
                         lo,
                         hi,
+                        weights_ids(classifier, defense),
                     ]
                 )
-    return with_attack_code(pd.DataFrame(rows, columns=COLUMNS))
+    return with_provenance(pd.DataFrame(rows, columns=[*COLUMNS, "models"]))
 
 
 @torch.inference_mode()

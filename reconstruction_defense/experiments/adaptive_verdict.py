@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 from torch import nn
 
+from ..attacks.versions import spread_of
 from ..config.profiles import Profile, recipe_for
 from ..evaluation.adaptive import adaptive_table, bpda_pipeline, sanity_checks, verdict_rows
 from ..evaluation.adaptive_l2 import l2_table
@@ -126,12 +127,7 @@ def adaptive_seed_spread(
             surrogate,
         )
         runs.append(verdict_rows(table, dataset).assign(dataset=test.info.display_name))
-    return (
-        pd.concat(runs, ignore_index=True)
-        .groupby(["dataset", "budget", "setting", "n"], sort=False)
-        .accuracy.agg(mean="mean", low="min", high="max", seeds="count")
-        .reset_index()
-    )
+    return spread_of(pd.concat(runs, ignore_index=True), ["dataset", "budget", "setting", "n"])
 
 
 ABLATION = ("quantizer alone", "quantizer + median 2x2", "quantizer + restorer")

@@ -9,8 +9,9 @@ from typing import NamedTuple
 import pandas as pd
 from torch import nn
 
-from ..attacks.versions import with_attack_code
+from ..attacks.versions import with_provenance
 from ..config.profiles import Profile, recipe_for
+from ..data.weights import weights_ids
 from ..evaluation.adaptive import bpda_pipeline, whitebox_survivors
 from ..evaluation.scoring import adversarial_examples, evaluate, predict, wilson_interval
 from ..method.baselines import FeatureSqueezing, JPEGCompression, PixelDefend, SqueezeDetector
@@ -150,6 +151,7 @@ def whitebox_table(models: ModelsAndData, profile: Profile, workdir: Path = Path
                     "n": len(test),
                     "ci_low": lo,
                     "ci_high": hi,
+                    "models": weights_ids(classifier, defense),
                 }
             )
     return pd.DataFrame(rows)
@@ -201,4 +203,4 @@ def squeeze_detection_table(
                     "threshold": detector.threshold,
                 }
             )
-    return with_attack_code(pd.DataFrame(rows))
+    return with_provenance(pd.DataFrame(rows), models.classifier)

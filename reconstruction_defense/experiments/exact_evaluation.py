@@ -16,6 +16,7 @@ from ..config.profiles import ExactConfig, Profile
 from ..data.checkpoints import model_digest, tensor_digest
 from ..data.datasets import ImageSet
 from ..data.outputs import atomic_write
+from ..data.weights import merged_ids, weights_ids
 from ..evaluation.adaptive import adaptive_survivors
 from ..evaluation.exact import STATUSES, VERSION, ExactVerdicts, exact_robustness
 from ..evaluation.scoring import module_settings, predict, wilson_interval
@@ -93,6 +94,7 @@ def exact_vs_cascade(
                 image=range(len(test)),
                 attacked_robust=attacked.numpy(),
                 witness_breaks=breaks.numpy(),
+                models=weights_ids(models.classifier, models.defense),
             )
         )
     return pd.concat(frames, ignore_index=True)
@@ -135,6 +137,7 @@ def exact_summary(per_image: pd.DataFrame, budget: int) -> pd.DataFrame:
                 "attacked_ci_high": wilson_interval(attacked, n)[1],
                 "attacks_miss": int((g.attacked_robust & (g.status == "broken")).sum()),
                 "exact_contradicted": int((~g.attacked_robust & (g.status == "robust")).sum()),
+                "models": merged_ids(g.get("models", [])),
             }
         )
     return pd.DataFrame(rows)
@@ -157,7 +160,10 @@ def undecided_by_budget(per_image: pd.DataFrame, budgets: list[int]) -> pd.DataF
                 raise ValueError(f"budget {b} is larger than the run's {run_budget}: rerun the exact search with it")
             depth = g.reachable.where(g.reachable <= b, min(run_probe, b))
             decided = (g.reachable <= b) | ((g.status == "broken") & (g.evaluated <= depth))
-            rows.append({"dataset": dataset, "eps": eps, "budget": b, "undecided": int((~decided).sum()), "n": len(g)})
+            rows.append(
+                {"dataset": dataset, "eps": eps, "budget": b, "undecided": int((~decided).sum()), "n": len(g)}
+                | {"models": merged_ids(g.get("models", []))}
+            )
     return pd.DataFrame(rows)
 
 
@@ -202,7 +208,8 @@ def exact_checks(per_image: pd.DataFrame) -> pd.DataFrame:
             f"{int(per_image.witness_breaks[broken].sum())} of {int(broken.sum())} witnesses misclassified",
         ),
     ]
-    return pd.DataFrame(checks, columns=["check", "passed", "detail"])
+    checks = pd.DataFrame(checks, columns=["check", "passed", "detail"])
+    return checks.assign(models=merged_ids(per_image.get("models", [])))
 
 
 def exact_ablation(
@@ -233,5 +240,6 @@ def exact_ablation(
         rows.append(
             {"dataset": test.info.display_name, "eps": eps, "defense": name, "n": len(test), **counts}
             | {"attacked": attacked / len(test), "attacked_ci_low": low, "attacked_ci_high": high}
+            | {"models": weights_ids(models.classifier, defense)}
         )
     return pd.DataFrame(rows)

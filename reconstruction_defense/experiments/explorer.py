@@ -15,20 +15,20 @@ def explorer_models(
     dataset: str, preferred: tuple[str, ...], data_root: str | None, workdir: Path, device: str | None = None
 ) -> tuple[ModelsAndData, Profile, str]:
     """The models the explorer shows for ``dataset``: those of the first profile in ``preferred``
-    whose trained classifier and restorer are already cached, else ``smoke``-size ones trained on
-    the spot (a minute); with a note saying which."""
+    whose trained classifier and restorer are shipped (``weights/``) or already cached, else
+    ``smoke``-size ones trained on the spot (a minute); with a note saying which."""
     for name in preferred:
         profile = get_profile(name, device=device)
         try:
             with load_only():
                 models = train_or_load(dataset, profile, data_root, workdir)
-            return models, profile, f"{dataset}: the {name} profile's cached models"
+            return models, profile, f"{dataset}: the {name} profile's shipped or cached models"
         except NotCached:
             continue
     profile = get_profile("smoke", device=device)
     note = (
-        f"{dataset}: no cached {' or '.join(preferred)} models, so smoke-size ones trained here "
-        f"(run notebooks 01-02 with profile {preferred[0]} for the real ones)"
+        f"{dataset}: no shipped or cached {' or '.join(preferred)} models, so smoke-size ones trained here "
+        f"(`recdef train --profile {preferred[0]}` makes the real ones)"
         if preferred
         else f"{dataset}: smoke-size models"
     )

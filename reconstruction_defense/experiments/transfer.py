@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..attacks.registry import PAPER_ATTACKS
+from ..attacks.versions import spread_of
 from ..config.profiles import Profile, recipe_for
 from ..data.datasets import ImageSet
 from ..evaluation.scoring import evaluate
@@ -92,9 +93,4 @@ def seed_spread(
     for seed in profile.spread.seeds:
         trained = train_or_load(models.train.info.name, replace(profile, seed=seed), data_root, workdir)
         runs.append(paper_protocol_table(trained.classifier, trained.defense, models.test, profile, workdir))
-    table = pd.concat(runs, ignore_index=True)
-    return (
-        table.groupby(["dataset", "model", "defense", "attack", "strength"], sort=False)
-        .accuracy.agg(mean="mean", low="min", high="max", seeds="count")
-        .reset_index()
-    )
+    return spread_of(pd.concat(runs, ignore_index=True), ["dataset", "model", "defense", "attack", "strength"])

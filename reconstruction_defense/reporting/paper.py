@@ -11,6 +11,7 @@ import re
 import pandas as pd
 
 from ..attacks.registry import ATTACKS, PAPER_ATTACKS, display_name
+from ..data.weights import merged_ids
 
 ATTACK_COLUMNS = ("clean", *PAPER_ATTACKS)
 
@@ -95,6 +96,7 @@ def beside_paper(ours: pd.DataFrame, dataset: str, network: str, spread: pd.Data
     for (attack, strength), grp in ours.groupby(["attack", "strength"], sort=False):
         row = {"attack": display_name(attack), "strength": _strength_label(attack, strength)}
         row["attack_code"] = grp.attack_code.iloc[0] if "attack_code" in grp else ""
+        row["models"] = merged_ids(grp.models) if "models" in grp else ""
         for defended, (_, r) in enumerate(grp.iterrows()):
             label = "defense" if defended else "no defense"
             row[f"ours {label}"] = f"{r.accuracy:.1%} [{r.ci_low:.1%}, {r.ci_high:.1%}]"
@@ -143,6 +145,7 @@ def comparison_beside_paper(ours: pd.DataFrame) -> pd.DataFrame:
                 "paper": f"{match.accuracy.iloc[0]:.0%}" if len(match) else "-",
                 "paper vs ours": paper_relation(match.accuracy.iloc[0], r.ci_low, r.ci_high) if len(match) else "-",
                 "attack_code": r.get("attack_code", ""),
+                "models": r.get("models", ""),
             }
         )
     return pd.DataFrame(out)

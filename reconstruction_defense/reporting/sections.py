@@ -13,9 +13,9 @@ from .paper import beside_paper
 
 
 def markdown(table: pd.DataFrame) -> str:
-    """A DataFrame as a GitHub markdown table (no index), without its provenance column
-    (``attack_code``, read by :mod:`.provenance`, not by readers)."""
-    table = table.drop(columns="attack_code", errors="ignore")
+    """A DataFrame as a GitHub markdown table (no index), without its provenance columns
+    (``attack_code`` and ``models``, read by :mod:`.provenance`, not by readers)."""
+    table = table.drop(columns=["attack_code", "models"], errors="ignore")
     cells = [list(map(str, table.columns))] + table.astype(str).values.tolist()
     lines = ["| " + " | ".join(row) + " |" for row in cells]
     lines.insert(1, "|" + " --- |" * len(table.columns))
