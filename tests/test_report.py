@@ -121,6 +121,21 @@ def test_a_stale_row_is_one_whose_recorded_attack_version_is_not_current(tmp_pat
     assert table.why["unrecorded.csv"] == "version not recorded"
 
 
+def test_a_row_whose_models_are_not_recorded_or_not_shipped_is_stale(tmp_path):
+    """Planted: a row naming a digest outside the manifest, and a file recording no models."""
+    from reconstruction_defense.reporting.provenance import unshipped_rows
+
+    shipped = {"aaaaaaaaaaaa", "bbbbbbbbbbbb"}
+    models = ["aaaaaaaaaaaa", "aaaaaaaaaaaa + bbbbbbbbbbbb", "aaaaaaaaaaaa + cccccccccccc"]
+    pd.DataFrame({"accuracy": [0.5, 0.6, 0.7], "models": models}).to_csv(tmp_path / "t.csv", index=False)
+    pd.DataFrame({"accuracy": [0.5]}).to_csv(tmp_path / "old.csv", index=False)
+    pd.DataFrame({"seconds": [1.0]}).to_csv(tmp_path / "rerun_times.csv", index=False)
+    table = unshipped_rows(tmp_path, shipped).set_index("file")
+    assert table.stale.to_dict() == {"old.csv": 1, "t.csv": 1}
+    assert table.why["t.csv"] == "weights not shipped: cccccccccccc"
+    assert table.why["old.csv"] == "weights not recorded"
+
+
 def test_report_exits_1_on_a_planted_stale_number_in_a_page(tmp_path, capsys):
     results = tmp_path / "results"
     results.mkdir()

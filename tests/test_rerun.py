@@ -15,7 +15,14 @@ import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
 from reconstruction_defense.cli import compare
-from reconstruction_defense.cli.rerun import finish_executed, main, notebooks_in, record_time
+from reconstruction_defense.cli.rerun import (
+    finish_executed,
+    main,
+    notebooks_in,
+    provenance_problems,
+    record_time,
+    stamp_sources,
+)
 
 REPO = Path(__file__).parent.parent
 
@@ -215,3 +222,25 @@ def test_the_commit_hook_and_the_rerun_strip_the_same_notebook_metadata(tmp_path
             finish_executed(copy)
         stripped = json.loads(copy.read_text())
         assert "papermill" not in stripped["metadata"] and "execution" not in stripped["cells"][0]["metadata"], strip
+
+
+def test_a_cell_not_executed_or_edited_after_the_rerun_is_found(tmp_path):
+    """The rerun stamps each code cell with the digest of the source its outputs come from; an
+    unexecuted cell, an unstamped one and one edited afterwards are each reported."""
+    nb = new_notebook(cells=[new_code_cell("x = 1", execution_count=1), new_code_cell("x + 1", execution_count=2)])
+    path = tmp_path / "01_example.ipynb"
+    nbformat.write(nb, path)
+    assert provenance_problems(path) == [
+        "01_example.ipynb: code cell 1 has no source stamp of a rerun",
+        "01_example.ipynb: code cell 2 has no source stamp of a rerun",
+    ]
+    stamp_sources(path)
+    assert provenance_problems(path) == []
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source = "x = 2"  # edited after its outputs were made
+    nb.cells[1].execution_count = None  # never executed
+    nbformat.write(nb, path)
+    assert provenance_problems(path) == [
+        "01_example.ipynb: code cell 1 was edited after its outputs were made",
+        "01_example.ipynb: code cell 2 was not executed",
+    ]

@@ -18,6 +18,7 @@ own ``smoke`` defaults). One notebook by hand, from anywhere:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import threading
@@ -120,6 +121,7 @@ def kernel_peak_memory(interval: float = 0.5) -> Iterator[list[float]]:
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+STAMP = "recdef"  # a code cell's metadata key: the digest of the source its outputs come from
 STRIPPED = {"metadata": ("widgets", "papermill"), "cell.metadata": ("execution", "papermill", "ExecuteTime")}
 
 
@@ -145,6 +147,36 @@ def finish_executed(notebook: Path) -> None:
                 out.get("data", {}).pop(WIDGET_VIEW, None)
             cell.outputs = [out for out in cell.outputs if "data" not in out or out.data]
     atomic_write(notebook, nbformat.writes(nb).encode())
+
+
+def source_digest(source: str) -> str:
+    """The digest a code cell's outputs are stamped with: the first 16 hex digits of its source's sha256."""
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def stamp_sources(notebook: Path) -> None:
+    """Record in each code cell's metadata (``recdef.source``) the digest of the source that made
+    its outputs, so a cell edited after the run is found (:func:`provenance_problems`)."""
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        cell.metadata[STAMP] = {"source": source_digest(cell.source)}
+    atomic_write(notebook, nbformat.writes(nb).encode())
+
+
+def provenance_problems(notebook: Path) -> list[str]:
+    """The code cells of an executed notebook whose outputs its current source did not make:
+    never executed, not stamped by a rerun, or edited since (their digest differs)."""
+    problems = []
+    cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    for number, cell in enumerate(cells, start=1):
+        stamp = cell.metadata.get(STAMP, {}).get("source")
+        if cell.execution_count is None:
+            problems.append(f"{notebook.name}: code cell {number} was not executed")
+        elif stamp is None:
+            problems.append(f"{notebook.name}: code cell {number} has no source stamp of a rerun")
+        elif stamp != source_digest(cell.source):
+            problems.append(f"{notebook.name}: code cell {number} was edited after its outputs were made")
+    return problems
 
 
 def cache_files(workdir: Path) -> int:
@@ -189,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                     kernel_name="python3",
                 )
             finish_executed(target)
+            stamp_sources(target)
         except papermill.PapermillExecutionError as err:
             print(
                 f"FAILED in {nb.name}: {err.ename}: {err.evalue}\nthe executed copy with the error: {target}",

@@ -1,8 +1,11 @@
-"""Which committed result rows the current attack code would not make again: every results table
-records, per row, the code versions of the attacks it rests on (``attack_code``, see
-:func:`~reconstruction_defense.attacks.registry.attack_code`); a row whose record names an attack
-version the registry no longer has, or that names attacks but records none, is stale, and the
-pages mark it until a rerun regenerates it."""
+"""Which committed result rows the current code and the shipped weights would not make again:
+every results table records, per row, the code versions of the attacks it rests on
+(``attack_code``, see :func:`~reconstruction_defense.attacks.versions.attack_code`) and the
+shipped weights of its models (``models``, see
+:func:`~reconstruction_defense.data.weights.weights_ids`); a row whose record names an attack
+version the registry no longer has, or that names attacks but records none, or whose models are
+not recorded or not in the weights manifest, is stale, and the pages mark it until a rerun
+regenerates it."""
 
 from __future__ import annotations
 
@@ -13,7 +16,10 @@ import pandas as pd
 
 from ..attacks.registry import ATTACKS
 from ..attacks.versions import attack_code
+from ..data import weights
 from .sections import markdown
+
+UNTRAINED = {"rerun_times.csv"}  # results that rest on no trained model
 
 
 def outdated(recorded: str) -> list[str]:
@@ -43,20 +49,54 @@ def stale_rows(results: Path) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["file", "rows", "stale", "why"])
 
 
+def shipped_digests() -> set[str]:
+    """The short digests (first 12 hex digits of sha256) of every shipped model, all profiles."""
+    root = weights.weights_root()
+    return {
+        e["sha256"][:12] for m in root.glob(f"*/{weights.MANIFEST}") for e in weights.read_manifest(m.parent).values()
+    }
+
+
+def unshipped_rows(results: Path, shipped: set[str] | None = None) -> pd.DataFrame:
+    """Per results CSV under ``results`` (but the wall times): its rows, how many do not name
+    their models' shipped weights (``models`` not recorded, or naming a digest outside ``shipped``,
+    by default every manifest's) and why."""
+    shipped = shipped_digests() if shipped is None else shipped
+    out = []
+    for path in sorted(p for p in Path(results).glob("*.csv") if p.name not in UNTRAINED):
+        table = pd.read_csv(path)
+        if table.empty:
+            continue
+        recorded = table.models.fillna("").astype(str) if "models" in table else pd.Series("", table.index)
+        foreign = recorded.map(lambda v: sorted(t for t in v.split(" + ") if t and t not in shipped))
+        reasons = sorted({f"weights not shipped: {t}" for row in foreign for t in row})
+        reasons += ["weights not recorded"] if (recorded == "").any() else []
+        bad = (recorded == "") | (foreign.map(len) > 0)
+        out.append({"file": path.name, "rows": len(table), "stale": int(bad.sum()), "why": "; ".join(reasons)})
+    return pd.DataFrame(out, columns=["file", "rows", "stale", "why"])
+
+
 def stale_section(results: Path) -> str:
-    """The stale mark: each results file with rows the current attacks would not make again."""
-    table = stale_rows(results)
-    table = table[table.stale > 0]
+    """The stale mark: each results file with rows the current attacks or the shipped weights
+    would not make again."""
+    code, models = stale_rows(results), unshipped_rows(results)
+    table = code.merge(models, on=["file", "rows"], how="outer", suffixes=("_code", "_models")).fillna(
+        {"stale_code": 0, "stale_models": 0, "why_code": "", "why_models": ""}
+    )
+    table = table[(table.stale_code > 0) | (table.stale_models > 0)]
     if table.empty:
-        return "Every result row records the current attack code."
+        return "Every result row records the current attack code and names shipped weights."
     shown = pd.DataFrame(
         {
             "file": [f"`{f}`" for f in table.file],
-            "stale rows": [f"{s} of {r}" for s, r in zip(table.stale, table.rows)],
-            "why": table.why,
+            "rows": table.rows.astype(int),
+            "attack code stale": table.stale_code.astype(int),
+            "weights stale": table.stale_models.astype(int),
+            "why": ["; ".join(w for w in (a, b) if w) for a, b in zip(table.why_code, table.why_models)],
         }
     )
     return (
-        f"**Stale:** {int(table.stale.sum())} result rows in {len(table)} files do not come from the current "
-        "attack code (`reporting.provenance.stale_rows`); a rerun regenerates them.\n\n" + markdown(shown)
+        f"**Stale:** {len(table)} result files hold rows that the current attack code "
+        "(`reporting.provenance.stale_rows`) or the shipped weights (`unshipped_rows`) would not make; "
+        "a rerun regenerates them.\n\n" + markdown(shown)
     )
