@@ -138,3 +138,11 @@ def test_every_result_row_names_the_shipped_weights_it_rests_on(shipped_smoke, t
     assert list(table.models) == [digests["classifier"], f"{digests['classifier']} + {digests['restorer']}"]
     other = _smoke_classifier(tmp_path / "local", classifier={"lr": 1e-3})
     assert weights.weights_ids(other, defense) == (f"not shipped: {other.checkpoint_stem.name} + {digests['restorer']}")
+
+
+def test_verify_remeasures_the_shipped_models_and_trains_nothing(shipped_smoke, tmp_path):
+    """``recdef weights --verify`` on the smoke profile, where only the MNIST main pair is shipped:
+    both are re-measured equal (same CPU class), every other model of the series is skipped."""
+    checked = weights_cli.verify("smoke", None, tmp_path / "fresh")
+    assert set(checked.model) == {"mnist lenet", "mnist restorer"} and checked.agrees.all()
+    assert not (tmp_path / "fresh" / "checkpoints").exists()
