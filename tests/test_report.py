@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from reconstruction_defense.cli.report import main as report_main
-from reconstruction_defense.reporting.frontpage import dataset_key, verdict_section
 from reconstruction_defense.reporting.pages import (
     BLOCKS,
     blocks_in,
@@ -17,6 +16,7 @@ from reconstruction_defense.reporting.pages import (
     unsupported_prose_numbers,
 )
 from reconstruction_defense.reporting.sections import cw_seeds_section, main_command_section
+from reconstruction_defense.reporting.verdict import Measured, dataset_key, verdict_section, verdict_word
 
 REPO = Path(__file__).parent.parent
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -52,19 +52,60 @@ def test_the_readme_is_a_front_page():
         assert f"]({link})" in readme and (REPO / link).exists()
 
 
-def test_the_verdict_puts_the_papers_value_beside_our_interval():
-    results = REPO / "results"
-    strength = pd.read_csv(results / "fig678_strength.csv")
-    text = verdict_section(results)
-    assert [line for line in text.splitlines() if line.startswith("**")] == [
-        f"**{d}** (1,000 test images)" for d in strength.dataset.unique()
-    ]
-    bim = strength[(strength.dataset == "MNIST") & (strength.attack == "bim") & (strength.strength == 0.15)]
-    ours = bim[bim.defense == "defense"].iloc[0]
-    assert (
-        f"| BIM, paper's protocol | ε = 0.15 | 99% | {ours.accuracy:.1%} [{ours.ci_low:.1%}, {ours.ci_high:.1%}]"
-        in text
+def test_the_verdict_word_reads_the_papers_value_against_our_interval_spread_and_adaptive_worst_case():
+    ours = Measured(0.95, 0.93, 0.965)
+    assert verdict_word(0.95, ours, None, None) == "reproduced"
+    assert verdict_word(0.99, ours, None, None) == "below"
+    assert verdict_word(0.90, ours, None, None) == "above"
+    assert verdict_word(0.98, ours, (0.94, 0.985), None) == "reproduced"  # a seed reaches the paper
+    assert verdict_word(0.95, ours, None, Measured(0.5, 0.45, 0.55)) == "breaks under adaptive attack"
+    assert verdict_word(0.95, ours, None, Measured(0.94, 0.92, 0.96)) == "reproduced"
+    assert verdict_word(0.95, None, None, None) == "not run"
+
+
+def _write_results(folder: Path, bim_defended: float = 0.97) -> Path:
+    """The CSVs the verdict reads, for MNIST and Fashion-MNIST, with known values."""
+    folder.mkdir(exist_ok=True)
+    model = "Fast CNN 32/64/128 (stand-in for ResNet-50)"
+    strength = []
+    for dataset, eps, maximum in (("MNIST", 0.15, 0.3), ("Fashion-MNIST", 0.05, 0.1)):
+        for attack, s in [("clean", 0.0), ("fgsm", eps), ("bim", eps), ("fgsm", maximum), ("bim", maximum),
+                          ("deepfool", 50.0), ("cw", 50.0)]:  # fmt: skip
+            acc = bim_defended if (dataset, attack, s) == ("MNIST", "bim", 0.15) else 0.8
+            strength.append((dataset, model, "defense", attack, s, acc, 1000, acc - 0.02, acc + 0.01))
+    columns = ["dataset", "model", "defense", "attack", "strength", "accuracy", "n", "ci_low", "ci_high"]
+    pd.DataFrame(strength, columns=columns).to_csv(folder / "fig678_strength.csv", index=False)
+    adaptive = [("MNIST", model, "adaptive", "worst case", 0.15, 0.6, 1000, 0.57, 0.63)]
+    pd.DataFrame(adaptive, columns=[*columns[:3], "attack", "eps", *columns[5:]]).rename(
+        columns={"defense": "threat"}
+    ).to_csv(folder / "adaptive_accuracy.csv", index=False)
+    l2 = [("MNIST", model, "adaptive", "worst case", 0.9, 100, 0.83, 0.94, 1.0, 2.1)]
+    pd.DataFrame(l2, columns=["dataset", "model", "threat", "attack", "accuracy", "n", "ci_low", "ci_high", "l2",
+                              "median_l2"]).to_csv(folder / "adaptive_l2.csv", index=False)  # fmt: skip
+    spread = [("MNIST", model, "defense", "bim", 0.15, 0.975, 0.96, 0.99, 3)]
+    pd.DataFrame(spread, columns=[*columns[:5], "mean", "low", "high", "seeds"]).to_csv(
+        folder / "seed_spread.csv", index=False
     )
+    return folder
+
+
+def test_the_verdict_renders_each_claim_from_the_csvs_and_follows_a_changed_row(tmp_path):
+    text = verdict_section(_write_results(tmp_path / "a"))
+    assert [line.split(" (")[0] for line in text.splitlines() if line.startswith("**")] == [
+        "**MNIST**",
+        "**Fashion-MNIST**",
+    ]
+    mnist = text.split("**Fashion-MNIST**")[0].splitlines()
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in mnist if line.startswith("| ")}
+    bim = rows["BIM, ε = 0.15 (Tables 1-3)"]
+    assert bim == (
+        "| BIM, ε = 0.15 (Tables 1-3) | 99% | 97.0% [95.0%, 98.0%] | 60.0% [57.0%, 63.0%] | - "
+        "| 97.5% (96.0%-99.0%), 3 seeds | breaks under adaptive attack |"
+    )
+    assert rows["C&W-L2, 50 iterations (Tables 1-3)"].split(" | ")[3] == "90.0% [83.0%, 94.0%] at L2 ≤ 1"
+    assert rows["FGSM, ε = 0.3 (Figures 6-8, end point)"].split(" | ")[1] == "97%"  # the figure's, not the table's
+    planted = verdict_section(_write_results(tmp_path / "b", bim_defended=0.5))
+    assert "| BIM, ε = 0.15 (Tables 1-3) | 99% | 50.0% [48.0%, 51.0%]" in planted
     assert dataset_key("CIFAR-10 (JPEG q75 copy)") == "cifar10" and dataset_key("Fashion-MNIST") == "fashion_mnist"
     with pytest.raises(ValueError, match="none of the built-in datasets"):
         dataset_key("SVHN")

@@ -88,6 +88,19 @@ def test_the_zoo_loads_shipped_weights_first_and_never_trains_over_them(shipped_
         assert torch.equal(a, b)
 
 
+def test_train_only_picks_a_kind_group_or_role(shipped_smoke, tmp_path, capsys):
+    argv = ["--profile", "smoke", "--dataset", "mnist", "--dry-run", "--workdir", str(tmp_path)]
+    for only, shown, roles in (
+        ("main", "shipped", ("  classifier", "  restorer")),
+        ("transfer: classifier", "to train", (" transfer: classifier",)),
+    ):
+        assert train.main([*argv, "--only", only]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines and all(line.startswith(shown) and line.endswith(roles) for line in lines), (only, lines)
+    with pytest.raises(ValueError, match="matches no model; give a kind, group or role"):
+        train.main([*argv, "--only", "transfer: restorer"])
+
+
 def test_a_changed_recipe_refuses_the_shipped_file_and_says_where_it_differs(shipped_smoke, tmp_path, capsys):
     with zoo.load_only(), pytest.raises(zoo.NotCached):
         _smoke_classifier(tmp_path / "fresh", classifier={"lr": 1e-3})

@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     add_common_options(parser)
     parser.add_argument("--dataset", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument(
-        "--only", default=None, help="a kind (classifier, restorer, comdefend, pixelcnn) or group (main, transfer, ...)"
+        "--only",
+        default=None,
+        help="a kind (classifier, restorer, comdefend, pixelcnn), a group (main, transfer, ...) or a role "
+        "('seed spread: restorer')",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan and train nothing")
     parser.add_argument("--data-root", default=None, help="data directory (default: $RECDEF_DATA, else ./data)")
@@ -94,9 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     profile = get_profile(args.profile, device=args.device)
     plan = series_models(profile, tuple(args.dataset), args.data_root, args.workdir)
     if args.only:
-        plan = [m for m in plan if args.only in (m.kind, m.group)]
+        plan = [m for m in plan if args.only in (m.kind, m.group, m.role)]
         if not plan:
-            raise ValueError(f"--only {args.only!r} matches no model; give a kind or group, e.g. restorer or main")
+            raise ValueError(
+                f"--only {args.only!r} matches no model; give a kind, group or role, e.g. restorer, main or "
+                "'seed spread: restorer'"
+            )
     if args.dry_run:
         for m in plan:
             print(f"{status(m):9} {m.dataset:14} {m.label:24} {m.role}")

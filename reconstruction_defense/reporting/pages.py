@@ -14,11 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import sections as s
-from .frontpage import notebook_map_section, verdict_section
+from .frontpage import notebook_map_section
 from .prose import unsupported_numbers
 from .provenance import stale_section
 from .sections import IncompleteResults
 from .shipped import weights_section
+from .verdict import verdict_section
 
 Renderer = Callable[[Path], str]
 BLOCKS: dict[str, list[tuple[str | None, Renderer]]] = {  # name: (level-3 title or None, renderer)
