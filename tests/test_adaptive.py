@@ -101,16 +101,21 @@ def _check_json_entries(table, lenet, defense, tmp_path):
         jsonschema.validate(planted, schema)
 
 
-def test_every_committed_json_result_validates_against_the_schema():
+def test_every_committed_json_result_validates_against_the_schema_and_names_shipped_weights():
     import json
     from pathlib import Path
 
     import jsonschema
 
+    from reconstruction_defense.reporting.provenance import unshipped_rows
+
     root = Path(__file__).parent.parent
     schema = json.loads((root / "schema" / "result.schema.json").read_text())
     for path in sorted((root / "results" / "json").glob("*.json")):
         jsonschema.validate(json.loads(path.read_text()), schema)
+    records = unshipped_rows(root / "results")
+    records = records[records.file.str.startswith("json/")]
+    assert records.stale.sum() == 0, records[records.stale > 0].to_string()  # each names shipped weights
 
 
 def _table(square: float, doubled: float = 0.69) -> pd.DataFrame:

@@ -166,6 +166,44 @@ def test_the_summary_states_the_decided_selection_and_the_accuracy_over_it():
     assert row.exact_of_decided_ci_low < 0.75 < row.exact_of_decided_ci_high and row.attacked_of_decided == 0.875
 
 
+def test_the_exact_record_states_the_proven_share_its_bounds_and_the_shipped_weights(lenet):
+    """Notebook 08's JSON record: the proven share as the accuracy, [proven, proven + undecided] as
+    bounds, the clean accuracy of the same images, the shipped file's digest; it validates
+    against the schema, and a planted bound above 1 does not."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+    import pandas as pd
+
+    from reconstruction_defense.experiments.exact_evaluation import exact_summary
+    from reconstruction_defense.reporting.results_json import exact_entries
+
+    status = ["robust"] * 6 + ["broken"] * 2 + ["undecided"] * 2
+    per_image = pd.DataFrame(
+        {"dataset": "MNIST", "eps": 0.05, "k": 2, "status": status, "attacked_robust": [True] * 6 + [False, True] * 2}
+    ).assign(clean_correct=[True] * 9 + [False])
+    lenet.shipped = {"sha256": "5" * 64}
+    try:
+        (entry,) = exact_entries(
+            per_image, exact_summary(per_image, 4096), {"budget": 4096}, "cpu", "LeNet", {"classifier": lenet}, "k = 2"
+        )
+    finally:
+        del lenet.shipped
+    assert (entry["protocol"], entry["clean_accuracy"], entry["checkpoints"]) == (
+        "exact",
+        0.9,
+        {"classifier": "5" * 64},
+    )
+    (robust,) = entry["robust"]
+    assert robust["accuracy"] == 0.6 and robust["bounds"] == [0.6, 0.8]
+    assert robust["ci95"][0] < 0.6 and robust["ci95"][1] > 0.8
+    schema = json.loads((Path(__file__).parent.parent / "schema" / "result.schema.json").read_text())
+    jsonschema.validate(entry, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**entry, "robust": [{**robust, "bounds": [0.6, 1.2]}]}, schema)
+
+
 def test_cached_verdicts_of_weightless_variants_are_kept_apart(lenet, mnist_test, tmp_path):
     """The exact ablation's quantizer alone and quantizer + median filter share every weight (a
     median filter has none): each must get its own verdicts, not the other's from the cache."""

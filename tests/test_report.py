@@ -2,6 +2,7 @@
 page, the committed pages equal to a fresh rendering of the committed results, and every number of
 their checked prose held by the rows it cites (a planted stale number is caught)."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -171,10 +172,15 @@ def test_a_row_whose_models_are_not_recorded_or_not_shipped_is_stale(tmp_path):
     pd.DataFrame({"accuracy": [0.5, 0.6, 0.7], "models": models}).to_csv(tmp_path / "t.csv", index=False)
     pd.DataFrame({"accuracy": [0.5]}).to_csv(tmp_path / "old.csv", index=False)
     pd.DataFrame({"seconds": [1.0]}).to_csv(tmp_path / "rerun_times.csv", index=False)
+    (tmp_path / "json").mkdir()
+    for name, restorer in (("ok", "b"), ("planted", "d")):
+        record = {"checkpoints": {"classifier": "a" * 64, "restorer": restorer * 64}}
+        (tmp_path / "json" / f"{name}.json").write_text(json.dumps(record))
     table = unshipped_rows(tmp_path, shipped).set_index("file")
-    assert table.stale.to_dict() == {"old.csv": 1, "t.csv": 1}
+    assert table.stale.to_dict() == {"old.csv": 1, "t.csv": 1, "json/ok.json": 0, "json/planted.json": 1}
     assert table.why["t.csv"] == "weights not shipped: cccccccccccc"
     assert table.why["old.csv"] == "weights not recorded"
+    assert table.why["json/planted.json"] == "weights not shipped: dddddddddddd"
 
 
 def test_report_exits_1_on_a_planted_stale_number_in_a_page(tmp_path, capsys):

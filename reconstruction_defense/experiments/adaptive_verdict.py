@@ -17,7 +17,6 @@ from ..evaluation.checks import STRONGER, l2_convergence, reaches_zero, square_f
 from ..method.baselines import MedianFilter
 from ..method.classifiers import DISPLAY
 from ..method.defense import ReconstructionDefense
-from ..reporting.results_json import result_entries
 from ..training.zoo import train_or_load, trained_classifier
 from .transfer import transfer_archs
 
@@ -224,21 +223,4 @@ def adversarial_training_evaluation(
         Path(workdir) / "adversarial",
         profile.seed,
         model_name=name,
-    )
-
-
-def headline_json(
-    dataset: str, table: pd.DataFrame, profile: Profile, data_root: str | None = None, workdir: Path = Path("runs")
-) -> list[dict]:
-    """Notebook 06's results for others to compare (:mod:`~reconstruction_defense.reporting.results_json`):
-    one entry per protocol from this dataset's adaptive table, with the digests of the cached
-    classifier and restorer that produced it."""
-    models = train_or_load(dataset, profile, data_root, workdir)
-    k, cfg = models.defense.quantizer.k, profile.restorer.for_dataset(dataset)
-    return result_entries(
-        table,
-        profile.name,
-        profile.attacks,
-        {"classifier": models.classifier, "restorer": models.defense.restorer},
-        f"k = {k} quantizer + restorer ({cfg.n_blocks} blocks x {cfg.n_feats} features)",
     )

@@ -75,7 +75,7 @@ def exact_vs_cascade(
     test, k = models.test.sample(profile.exact.n_test), models.defense.quantizer.k
     after = nn.Sequential(models.defense.restorer, models.classifier).eval()
     deployed = Defended(models.defense, models.classifier).eval()
-    frames = []
+    frames, clean_correct = [], (predict(deployed, test.images) == test.labels).numpy()
     for eps in exact_eps(profile, dataset):
         verdicts = cached_exact(after, test, k, eps, profile.exact, Path(workdir) / "exact")
         attacked = adaptive_survivors(
@@ -94,6 +94,7 @@ def exact_vs_cascade(
                 image=range(len(test)),
                 attacked_robust=attacked.numpy(),
                 witness_breaks=breaks.numpy(),
+                clean_correct=clean_correct,
                 models=weights_ids(models.classifier, models.defense),
             )
         )

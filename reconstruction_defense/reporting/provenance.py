@@ -9,6 +9,7 @@ regenerates it."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def shipped_digests() -> set[str]:
 def unshipped_rows(results: Path, shipped: set[str] | None = None) -> pd.DataFrame:
     """Per results CSV under ``results`` (but the wall times): its rows, how many do not name
     their models' shipped weights (``models`` not recorded, or naming a digest outside ``shipped``,
-    by default every manifest's) and why."""
+    by default every manifest's) and why; likewise each JSON record under ``results/json/`` by
+    its ``checkpoints``."""
     shipped = shipped_digests() if shipped is None else shipped
     out = []
     for path in sorted(p for p in Path(results).glob("*.csv") if p.name not in UNTRAINED):
@@ -73,6 +75,10 @@ def unshipped_rows(results: Path, shipped: set[str] | None = None) -> pd.DataFra
         reasons += ["weights not recorded"] if (recorded == "").any() else []
         bad = (recorded == "") | (foreign.map(len) > 0)
         out.append({"file": path.name, "rows": len(table), "stale": int(bad.sum()), "why": "; ".join(reasons)})
+    for path in sorted(Path(results).glob("json/*.json")):
+        foreign = sorted(d[:12] for d in json.loads(path.read_text())["checkpoints"].values() if d[:12] not in shipped)
+        why = "; ".join(f"weights not shipped: {d}" for d in foreign)
+        out.append({"file": f"json/{path.name}", "rows": 1, "stale": int(bool(foreign)), "why": why})
     return pd.DataFrame(out, columns=["file", "rows", "stale", "why"])
 
 

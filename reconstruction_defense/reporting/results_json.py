@@ -1,7 +1,9 @@
 """Headline results as JSON others can compare with (RobustBench-like; the shape is
-``schema/result.schema.json``): one file per model x dataset x protocol, with its clean and
-robust accuracies, the attack budget, the number of images, 95 % intervals, the profile, the
-digests of the checkpoints that produced it and the software versions."""
+``schema/result.schema.json``): one file per model x dataset x protocol (undefended, the paper's
+protocol, the adaptive worst case, exact where computed), with its clean and robust accuracies,
+the attack budget, the number of images, 95 % intervals, the profile, the digests of the weights
+that produced it (the shipped file's sha256, as in ``weights/<profile>/manifest.json``) and the
+software versions."""
 
 from __future__ import annotations
 
@@ -23,15 +25,21 @@ from ..data.outputs import atomic_write
 PROTOCOLS = {"undefended": "worst case", "paper": "bim", "adaptive": "worst case"}  # -> the result's row
 
 
+def weights_digest(model: nn.Module) -> str:
+    """sha256 of the shipped weights file ``model`` was loaded from (its manifest entry), or of
+    its state for a model trained locally (a digest no manifest holds)."""
+    shipped = getattr(model, "shipped", None)
+    return shipped["sha256"] if shipped else model_digest(model)
+
+
+def _versions() -> dict[str, str]:
+    return {"reconstruction_defense": __version__, "torch": torch.__version__, "torchattacks": torchattacks.__version__}
+
+
 def result_entries(
     table: pd.DataFrame, profile_name: str, params: AttackParams, checkpoints: dict[str, nn.Module], defense: str
 ) -> list[dict]:
     """One entry per protocol from one dataset's :func:`~reconstruction_defense.evaluation.adaptive.adaptive_table`."""
-    versions = {
-        "reconstruction_defense": __version__,
-        "torch": torch.__version__,
-        "torchattacks": torchattacks.__version__,
-    }
     entries = []
     for protocol, result_row in PROTOCOLS.items():
         rows = table[table.threat == protocol]
@@ -59,8 +67,54 @@ def result_entries(
                     for r in robust.itertuples()
                 ],
                 "profile": profile_name,
-                "checkpoints": {name: model_digest(model) for name, model in checkpoints.items()},
-                "versions": versions,
+                "checkpoints": {name: weights_digest(model) for name, model in checkpoints.items()},
+                "versions": _versions(),
+            }
+        )
+    return entries
+
+
+def exact_entries(
+    per_image: pd.DataFrame,
+    summary: pd.DataFrame,
+    exact: dict[str, int],
+    profile_name: str,
+    model: str,
+    checkpoints: dict[str, nn.Module],
+    defense: str,
+) -> list[dict]:
+    """One ``exact`` entry per dataset of notebook 08's
+    :func:`~reconstruction_defense.experiments.exact_evaluation.exact_summary`: per eps the
+    proven robust share as the accuracy, ``bounds`` [proven, proven + undecided] within which the
+    true robust accuracy lies, and the 95 % interval around both; the clean accuracy of the
+    deployed defense on the same images (``per_image.clean_correct``)."""
+    entries = []
+    for dataset, rows in summary.groupby("dataset", sort=False):
+        images = per_image[(per_image.dataset == dataset) & (per_image.eps == rows.eps.iloc[0])]
+        entries.append(
+            {
+                "schema_version": 1,
+                "dataset": dataset,
+                "model": model,
+                "defense": defense,
+                "threat_model": "Linf",
+                "protocol": "exact",
+                "attacks": ["exact search over the reachable quantized images"],
+                "attack_budget": {k: float(v) for k, v in exact.items()},
+                "n": int(rows.n.iloc[0]),
+                "clean_accuracy": float(images.clean_correct.mean()),
+                "robust": [
+                    {
+                        "eps": float(r.eps),
+                        "accuracy": float(r.exact_low),
+                        "ci95": [float(r.ci_low), float(r.ci_high)],
+                        "bounds": [float(r.exact_low), float(r.exact_high)],
+                    }
+                    for r in rows.itertuples()
+                ],
+                "profile": profile_name,
+                "checkpoints": {name: weights_digest(m) for name, m in checkpoints.items()},
+                "versions": _versions(),
             }
         )
     return entries
