@@ -9,7 +9,7 @@ import re
 import pandas as pd
 from torch import nn
 
-from ..data.weights import merged_ids, weights_ids
+from ..data.weights import weights_ids
 from .registry import ATTACKS
 
 PROVENANCE = ("models", "attack_code")  # the columns that say what a row was made with
@@ -47,21 +47,3 @@ def with_provenance(table: pd.DataFrame, *models: nn.Module | None) -> pd.DataFr
     if models and "models" not in table:
         table = table.assign(models=weights_ids(*models))
     return table
-
-
-def spread_of(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """A seed spread: per group of ``by`` in ``table`` (one run per seed, concatenated), the mean,
-    lowest and highest ``accuracy`` and the number of seeds, with the provenance of every run
-    (each seed's models; the attack code, the same in all)."""
-    return (
-        table.groupby(by, sort=False)
-        .agg(
-            mean=("accuracy", "mean"),
-            low=("accuracy", "min"),
-            high=("accuracy", "max"),
-            seeds=("accuracy", "count"),
-            models=("models", merged_ids),
-            attack_code=("attack_code", "first"),
-        )
-        .reset_index()
-    )

@@ -35,11 +35,7 @@ def status(model: SeriesModel) -> str:
             made = model.make()
     except NotCached:
         return "to train"
-    return "shipped" if _module(model, made).shipped is not None else "cached"
-
-
-def _module(model: SeriesModel, made: Any) -> Any:
-    return made.restorer if model.kind == "restorer" else made
+    return "shipped" if model.published(made).shipped is not None else "cached"
 
 
 def entry_of(model: SeriesModel, module: Any, profile: Profile) -> dict[str, Any]:
@@ -71,7 +67,7 @@ def train_missing(plan: list[SeriesModel], profile: Profile, folder: Path, data_
         bar.set_description(f"{model.dataset} {model.label} ({model.role})")
         start = time.perf_counter()
         made = model.make()
-        module = _module(model, made)
+        module = model.published(made)
         entry = entry_of(model, module, profile) | {"quality": quality(model, made, profile, data_root)}
         weights.publish(folder, module.checkpoint_stem.name, module.state_dict(), entry)
         tqdm.write(

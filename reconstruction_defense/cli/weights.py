@@ -80,7 +80,7 @@ def verify(profile_name: str, data_root: str | None, workdir: Path) -> pd.DataFr
                 made = model.make()
         except NotCached:
             continue
-        entry = (made.restorer if model.kind == "restorer" else made).shipped
+        entry = model.published(made).shipped
         if entry is None:
             continue
         same_cpu = entry["trained_with"]["cpu_kernels"] == torch.backends.cpu.get_cpu_capability()

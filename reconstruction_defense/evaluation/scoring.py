@@ -32,7 +32,7 @@ from ..config.progress import bar as progress_bar
 from ..data.checkpoints import model_digest, tensor_digest
 from ..data.datasets import ImageSet, check_images
 from ..data.outputs import atomic_write
-from ..data.weights import weights_ids
+from ..data.weights import merged_ids, weights_ids
 
 COLUMNS = [
     "dataset",
@@ -366,3 +366,21 @@ def ssim(restored: Tensor, clean: Tensor, window: int = 7) -> float:
     cov = mean(restored * clean) - mu_x * mu_y
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return ssim_map.mean().item()
+
+
+def spread_of(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """A seed spread: per group of ``by`` in ``table`` (one run per seed, concatenated), the mean,
+    lowest and highest ``accuracy`` and the number of seeds, with the provenance of every run
+    (each seed's models; the attack code, the same in all)."""
+    return (
+        table.groupby(by, sort=False)
+        .agg(
+            mean=("accuracy", "mean"),
+            low=("accuracy", "min"),
+            high=("accuracy", "max"),
+            seeds=("accuracy", "count"),
+            models=("models", merged_ids),
+            attack_code=("attack_code", "first"),
+        )
+        .reset_index()
+    )

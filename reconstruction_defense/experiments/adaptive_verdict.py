@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 from torch import nn
 
-from ..attacks.versions import spread_of
 from ..config.profiles import Profile, recipe_for
 from ..evaluation.adaptive import adaptive_table, bpda_pipeline, sanity_checks, verdict_rows
 from ..evaluation.adaptive_l2 import l2_table
 from ..evaluation.checks import STRONGER, l2_convergence, reaches_zero, square_finds_nothing_new, standalone_convergence
+from ..evaluation.scoring import spread_of
 from ..method.baselines import MedianFilter
 from ..method.classifiers import DISPLAY
 from ..method.defense import ReconstructionDefense

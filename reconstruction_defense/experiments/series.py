@@ -44,6 +44,10 @@ class SeriesModel:
         """classifier, restorer, comdefend or pixelcnn."""
         return self.role.split(": ")[-1]
 
+    def published(self, made: nn.Module) -> nn.Module:
+        """The module of ``make()``'s result that ships: a defense's restorer, else the model."""
+        return made.restorer if self.kind == "restorer" else made
+
     @property
     def group(self) -> str:
         """main, transfer, adversarially trained (...), baseline or seed spread."""

@@ -9,10 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..attacks.registry import PAPER_ATTACKS
-from ..attacks.versions import spread_of
 from ..config.profiles import Profile, recipe_for
 from ..data.datasets import ImageSet
-from ..evaluation.scoring import evaluate
+from ..evaluation.scoring import evaluate, spread_of
 from ..method.classifiers import DISPLAY, Classifier, paper_network
 from ..method.defense import ReconstructionDefense
 from ..reporting.paper import transfer_tables

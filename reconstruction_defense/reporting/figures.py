@@ -200,6 +200,38 @@ def restorer_grid(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def restorer_tradeoff(table: pd.DataFrame, chosen: dict[str, tuple[int, int, int, int]]) -> plt.Figure:
+    """The restorer's clean-vs-robust trade-off (notebook 02, from ``benchmarks/restorer_grid.py``):
+    per dataset, each grid point (restorer size, training images, epochs) at its defended clean
+    accuracy (x) and defended BIM accuracy at the paper's table eps (y) on the validation split,
+    with 95 % intervals both ways; ``chosen`` (dataset -> blocks, features, images, epochs) is the
+    profile's restorer, ringed."""
+    datasets = table.dataset.unique()
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.6), squeeze=False)
+    keys = ["blocks", "feats", "train_images", "epochs"]
+    for ax, dataset in zip(axes[0], datasets):
+        data = table[table.dataset == dataset]
+        wide = data[data.attack == "clean"].merge(data[data.attack == "bim"], on=keys, suffixes=("_clean", "_bim"))
+        for (blocks, feats), grp in wide.groupby(["blocks", "feats"]):
+            ax.errorbar(
+                grp.accuracy_clean,
+                grp.accuracy_bim,
+                xerr=[grp.accuracy_clean - grp.ci_low_clean, grp.ci_high_clean - grp.accuracy_clean],
+                yerr=[grp.accuracy_bim - grp.ci_low_bim, grp.ci_high_bim - grp.accuracy_bim],
+                fmt="o",
+                ms=4,
+                capsize=2,
+                label=f"{blocks}x{feats}",
+            )
+        pick = wide[(wide[keys] == chosen.get(dataset, (0, 0, 0, 0))).all(axis=1)]
+        ax.plot(pick.accuracy_clean, pick.accuracy_bim, "o", ms=14, mfc="none", color="black", label="shipped")
+        eps = data[data.attack == "bim"].strength.iloc[0]
+        ax.set(title=dataset, xlabel="defended clean accuracy", ylabel=f"defended BIM accuracy, eps={eps:g}")
+        ax.legend(fontsize=7, title="blocks x features", title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def exact_panels(summary: pd.DataFrame, by_budget: pd.DataFrame) -> plt.Figure:
     """Notebook 08, per dataset (rows): left, robust accuracy vs eps found by the adaptive cascade
     (an upper bound) and by exact search (the bar spans robust to robust + undecided), each with
