@@ -58,3 +58,13 @@ def test_quantizer_and_defense_refuse_nan_and_out_of_range_input(bad, defense, l
         quantize(x, 2)
     with pytest.raises(ValueError, match="without NaN"):
         Defended(defense, lenet)(x)
+
+
+def test_the_near_threshold_share_counts_exactly_the_pixels_eps_can_move_to_another_level():
+    from reconstruction_defense.method.quantize import near_threshold_share
+
+    x = torch.tensor([0.0, 0.1, 0.2, 0.49, 0.52, 0.7, 0.8, 1.0])  # k = 4: thresholds 1/6, 1/2, 5/6
+    assert near_threshold_share(x, 4, 0.05) == 4 / 8  # 0.2, 0.49, 0.52, 0.8
+    moved = torch.stack([quantize((x + s * 0.049).clamp(0, 1), 4) != quantize(x, 4) for s in (-1, 1)]).any(0)
+    assert near_threshold_share(x, 4, 0.05) == moved.float().mean()  # the same pixels an eps step flips
+    assert near_threshold_share(x, 2, 0.05) == 2 / 8  # 0.49, 0.52 around 1/2

@@ -34,6 +34,15 @@ def quantize(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.round(x * (k - 1)) / (k - 1)
 
 
+def near_threshold_share(x: torch.Tensor, k: int, eps: float) -> float:
+    """The share of pixels an L-inf perturbation of ``eps`` can move to another of the k levels
+    of :func:`quantize`: those within ``eps`` of a rounding threshold (i + 1/2) / (k - 1). These
+    are the only pixels an attack on the quantized image controls."""
+    check_levels(k)
+    thresholds = (torch.arange(k - 1, dtype=x.dtype) + 0.5) / (k - 1)
+    return float(((x.unsqueeze(-1) - thresholds).abs().min(-1).values < eps).float().mean())
+
+
 class _StraightThrough(torch.autograd.Function):
     """Forward: quantize; backward: identity (BPDA, Athalye et al. 2018)."""
 
