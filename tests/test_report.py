@@ -16,7 +16,7 @@ from reconstruction_defense.reporting.pages import (
     render_block,
     unsupported_prose_numbers,
 )
-from reconstruction_defense.reporting.sections import cw_seeds_section, main_command_section
+from reconstruction_defense.reporting.sections import cw_seeds_section, main_command_section, slowest_cells_section
 from reconstruction_defense.reporting.verdict import Measured, dataset_key, verdict_section, verdict_word
 
 REPO = Path(__file__).parent.parent
@@ -261,3 +261,18 @@ def test_prose_check_catches_typed_stale_and_uncited_numbers(tmp_path):
         unsupported_prose_numbers(_prose("1 % <!-- cite t.csv: dataset=SVHN -->"), tmp_path)
     with pytest.raises(ValueError, match="no column"):
         unsupported_prose_numbers(_prose("1 % <!-- cite t.csv: split=test -->"), tmp_path)
+
+
+def test_the_slowest_cells_are_listed_with_their_share_of_their_notebook(tmp_path):
+    pd.DataFrame(
+        {
+            "notebook": ["01_a.ipynb", "01_a.ipynb", "02_b.ipynb"],
+            "profile": ["cpu"] * 3,
+            "cell": [1, 2, 1],
+            "seconds": [30.0, 90.0, 600.0],
+            "source": ["import x", "table = a | b  # a pipe", "slow()"],
+        }
+    ).to_csv(tmp_path / "rerun_cells.csv", index=False)
+    lines = slowest_cells_section(tmp_path, shown=2).splitlines()
+    assert lines[2] == "| 02_b.ipynb | cpu | 1 | 10.0 | 100% | `slow()` |"
+    assert lines[3] == "| 01_a.ipynb | cpu | 2 | 1.5 | 75% | `table = a \\| b  # a pipe` |" and len(lines) == 4

@@ -55,6 +55,10 @@ def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
     times = pd.read_csv(tmp_path / "runs" / "smoke" / "results" / "rerun_times.csv")
     assert times.notebook.tolist() == ["01_ok.ipynb"] and times.seconds.iloc[0] > 0  # failed: not timed
     assert times.peak_mib.iloc[0] > 200 and times.new_cache_files.iloc[0] == 1
+    cells = pd.read_csv(tmp_path / "runs" / "smoke" / "results" / "rerun_cells.csv")
+    slowest = cells.loc[cells.seconds.idxmax()]
+    assert cells.notebook.unique().tolist() == ["01_ok.ipynb"] and len(cells) == 3  # + papermill's parameters
+    assert slowest.seconds >= 2 and slowest.source.startswith('open("ran_01.txt"')
 
 
 def test_times_keep_a_cold_and_a_warm_run_per_notebook(tmp_path):

@@ -25,7 +25,7 @@ import pandas as pd
 from ..evaluation.scoring import wilson_interval
 from .common import run_main
 
-SKIPPED = {"rerun_times.csv"}  # wall times differ on every run
+SKIPPED = {"rerun_times.csv", "rerun_cells.csv"}  # wall times differ on every run
 VERDICTS = ("equal", "intervals overlap", "within seed spread", "DIFFERS")
 SPREADS = ("seed_spread.csv", "adaptive_seed_spread.csv")
 MEASURED = {  # columns that are results or provenance, never a row's label

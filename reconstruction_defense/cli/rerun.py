@@ -6,7 +6,8 @@
 notebooks carry real outputs) and fill ``figures/`` and ``results/``; ``smoke`` runs write
 everything under ``runs/smoke/``. Each notebook's wall time, the peak memory of its kernel and
 how many checkpoints and adversarial sets it had to make (0: it ran warm, from the cache) go to
-``results/rerun_times.csv``, one row per notebook for its latest cold and its latest warm run.
+``results/rerun_times.csv``, one row per notebook for its latest cold and its latest warm run, and
+each code cell's wall time in its latest run to ``results/rerun_cells.csv`` (where the time goes).
 Stops at the first failing notebook and names the executed copy that holds the error. Trained
 weights and attacks are cached, so a rerun only re-scores. The profile, device and data root
 reach each notebook as papermill parameters, so every executed notebook records them in its
@@ -75,6 +76,29 @@ def record_time(
     )
     rows = pd.concat([rows, new] if len(rows) else [new]).sort_values(["notebook", "run"])
     atomic_write(file, rows.reindex(columns=columns).to_csv(index=False).encode())
+
+
+def record_cell_times(file: Path, notebook: Path, profile: str) -> None:
+    """Replace ``notebook``'s rows in the CSV of per-cell wall times with its latest run's, read
+    from the durations papermill wrote into the executed copy (before they are stripped): where a
+    notebook's time goes, one row per code cell with the first line of its source."""
+    cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    new = pd.DataFrame(
+        [
+            {
+                "notebook": notebook.name,
+                "profile": profile,
+                "cell": number,
+                "seconds": round(float(cell.metadata.get("papermill", {}).get("duration") or 0.0), 1),
+                "source": next((line for line in cell.source.splitlines() if line.strip()), ""),
+            }
+            for number, cell in enumerate(cells, start=1)
+        ]
+    )
+    rows = pd.read_csv(file) if file.exists() else new.iloc[:0]
+    rows = rows[~((rows.notebook == notebook.name) & (rows.profile == profile))]
+    rows = pd.concat([rows, new]) if len(rows) else new
+    atomic_write(file, rows.sort_values(["notebook", "cell"]).to_csv(index=False).encode())
 
 
 def _children_peak_kib() -> int:
@@ -220,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                     progress_bar=True,
                     kernel_name="python3",
                 )
+            record_cell_times(times.with_name("rerun_cells.csv"), target, profile.name)
             finish_executed(target)
             stamp_sources(target)
         except papermill.PapermillExecutionError as err:

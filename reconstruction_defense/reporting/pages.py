@@ -55,7 +55,10 @@ BLOCKS: dict[str, list[tuple[str | None, Renderer]]] = {  # name: (level-3 title
             s.cw_seeds_section,
         ),
     ],
-    "wall-time": [(None, s.timing_section)],
+    "wall-time": [
+        (None, s.timing_section),
+        ("Where the time goes: the slowest cells of the latest runs", s.slowest_cells_section),
+    ],
     "weights": [(None, weights_section)],
 }
 # a block's body (possibly empty) never runs into the next block: an unclosed or empty block must

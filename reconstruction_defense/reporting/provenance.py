@@ -20,7 +20,7 @@ from ..attacks.versions import attack_code
 from ..data import weights
 from .sections import markdown
 
-UNTRAINED = {"rerun_times.csv"}  # results that rest on no trained model
+UNTRAINED = {"rerun_times.csv", "rerun_cells.csv"}  # results that rest on no trained model
 
 
 def outdated(recorded: str) -> list[str]:

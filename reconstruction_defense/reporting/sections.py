@@ -65,6 +65,17 @@ def timing_section(results: Path) -> str:
     return f"{markdown(table)}\n\nTotal notebook execution: {totals}."
 
 
+def slowest_cells_section(results: Path, shown: int = 10) -> str:
+    """Where the time goes: the ``shown`` slowest code cells of each notebook's latest run, from
+    ``rerun_cells.csv``, with each cell's share of its notebook's time."""
+    cells = read_results(results, "rerun_cells.csv")
+    total = cells.groupby(["notebook", "profile"]).seconds.transform("sum")
+    cells = cells.assign(minutes=(cells.seconds / 60).round(1), share=[f"{x:.0%}" for x in cells.seconds / total])
+    top = cells.sort_values("seconds", ascending=False).head(shown)
+    top = top.assign(source=["`" + line.strip()[:70].replace("|", "\\|") + "`" for line in top.source.fillna("")])
+    return markdown(top[["notebook", "profile", "cell", "minutes", "share", "source"]])
+
+
 def transfer_section(results: Path) -> str:
     """Tables 1-3: ours beside the paper's, one markdown table per dataset, with where the paper's
     value lies against our interval (in CSVs that have it)."""
