@@ -32,8 +32,34 @@ def weights_digest(model: nn.Module) -> str:
     return shipped["sha256"] if shipped else model_digest(model)
 
 
-def _versions() -> dict[str, str]:
-    return {"reconstruction_defense": __version__, "torch": torch.__version__, "torchattacks": torchattacks.__version__}
+def _record(
+    dataset: str,
+    model: str,
+    defense: str,
+    protocol: str,
+    profile_name: str,
+    checkpoints: dict[str, nn.Module],
+    **measured,
+) -> dict:
+    """The frame every record shares (schema, what was evaluated, provenance: the profile, the
+    weights' digests, the versions) around ``measured``: attacks, attack_budget, n, clean_accuracy
+    and robust."""
+    return {
+        "schema_version": 1,
+        "dataset": dataset,
+        "model": model,
+        "defense": defense,
+        "threat_model": "Linf",
+        "protocol": protocol,
+        **measured,
+        "profile": profile_name,
+        "checkpoints": {name: weights_digest(m) for name, m in checkpoints.items()},
+        "versions": {
+            "reconstruction_defense": __version__,
+            "torch": torch.__version__,
+            "torchattacks": torchattacks.__version__,
+        },
+    }
 
 
 def result_entries(
@@ -51,25 +77,22 @@ def result_entries(
             else [a for a in rows.attack.unique() if a not in ("clean", "worst case")]
         )
         entries.append(
-            {
-                "schema_version": 1,
-                "dataset": clean.dataset,
-                "model": clean.model,
-                "defense": "none" if protocol == "undefended" else defense,
-                "threat_model": "Linf",
-                "protocol": protocol,
-                "attacks": attacks,
-                "attack_budget": {k: v for k, v in asdict(params).items() if isinstance(v, (int, float))},
-                "n": int(clean.n),
-                "clean_accuracy": float(clean.accuracy),
-                "robust": [
+            _record(
+                clean.dataset,
+                clean.model,
+                "none" if protocol == "undefended" else defense,
+                protocol,
+                profile_name,
+                checkpoints,
+                attacks=attacks,
+                attack_budget={k: v for k, v in asdict(params).items() if isinstance(v, (int, float))},
+                n=int(clean.n),
+                clean_accuracy=float(clean.accuracy),
+                robust=[
                     {"eps": float(r.eps), "accuracy": float(r.accuracy), "ci95": [float(r.ci_low), float(r.ci_high)]}
                     for r in robust.itertuples()
                 ],
-                "profile": profile_name,
-                "checkpoints": {name: weights_digest(model) for name, model in checkpoints.items()},
-                "versions": _versions(),
-            }
+            )
         )
     return entries
 
@@ -92,18 +115,18 @@ def exact_entries(
     for dataset, rows in summary.groupby("dataset", sort=False):
         images = per_image[(per_image.dataset == dataset) & (per_image.eps == rows.eps.iloc[0])]
         entries.append(
-            {
-                "schema_version": 1,
-                "dataset": dataset,
-                "model": model,
-                "defense": defense,
-                "threat_model": "Linf",
-                "protocol": "exact",
-                "attacks": ["exact search over the reachable quantized images"],
-                "attack_budget": {k: float(v) for k, v in exact.items()},
-                "n": int(rows.n.iloc[0]),
-                "clean_accuracy": float(images.clean_correct.mean()),
-                "robust": [
+            _record(
+                dataset,
+                model,
+                defense,
+                "exact",
+                profile_name,
+                checkpoints,
+                attacks=["exact search over the reachable quantized images"],
+                attack_budget={k: float(v) for k, v in exact.items()},
+                n=int(rows.n.iloc[0]),
+                clean_accuracy=float(images.clean_correct.mean()),
+                robust=[
                     {
                         "eps": float(r.eps),
                         "accuracy": float(r.exact_low),
@@ -112,10 +135,7 @@ def exact_entries(
                     }
                     for r in rows.itertuples()
                 ],
-                "profile": profile_name,
-                "checkpoints": {name: weights_digest(m) for name, m in checkpoints.items()},
-                "versions": _versions(),
-            }
+            )
         )
     return entries
 
