@@ -123,6 +123,9 @@ def test_report_fills_a_page_keeps_the_rest_and_names_a_missing_csv(tmp_path):
     pd.DataFrame({"notebook": ["01_a.ipynb"], "profile": ["smoke"], "seconds": [90.0]}).to_csv(
         results / "rerun_times.csv", index=False
     )
+    pd.DataFrame(
+        {"notebook": ["01_a.ipynb"], "profile": ["smoke"], "cell": [1], "seconds": [90.0], "source": ["x"]}
+    ).to_csv(results / "rerun_cells.csv", index=False)
     with pytest.raises(FileNotFoundError, match="fig678_strength.csv is missing: run"):
         render_block("verdict", results)
     assert "| 01_a.ipynb | smoke | not recorded | 1.5 | not recorded | not recorded |" in render_block(
