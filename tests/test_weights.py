@@ -88,6 +88,15 @@ def test_the_zoo_loads_shipped_weights_first_and_never_trains_over_them(shipped_
         assert torch.equal(a, b)
 
 
+def test_the_cpu_series_trains_nothing_on_a_fresh_clone(tmp_path, capsys):
+    """Every model notebooks 01-08 ask for under ``cpu`` ships: the plan for an empty cache is all
+    "shipped" (a model missing from the manifest is a "to train" line)."""
+    assert train.main(["--profile", "cpu", "--dry-run", "--workdir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if not line.startswith("shipped")] == []
+    assert len(lines) == len(weights.read_manifest(SHIPPED))
+
+
 def test_train_only_picks_a_kind_group_or_role(shipped_smoke, tmp_path, capsys):
     argv = ["--profile", "smoke", "--dataset", "mnist", "--dry-run", "--workdir", str(tmp_path)]
     for only, shown, roles in (
