@@ -55,6 +55,9 @@ def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
     times = pd.read_csv(tmp_path / "runs" / "smoke" / "results" / "rerun_times.csv")
     assert times.notebook.tolist() == ["01_ok.ipynb"] and times.seconds.iloc[0] > 0  # failed: not timed
     assert times.peak_mib.iloc[0] > 200 and times.new_cache_files.iloc[0] == 1
+    ok = nbformat.read(tmp_path / "runs" / "smoke" / "notebooks" / "01_ok.ipynb", as_version=4)
+    injected = [c for c in ok.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and not injected[0].source.endswith("\n")  # as ruff formats a notebook cell
     cells = pd.read_csv(tmp_path / "runs" / "smoke" / "results" / "rerun_cells.csv")
     slowest = cells.loc[cells.seconds.idxmax()]
     assert cells.notebook.unique().tolist() == ["01_ok.ipynb"] and len(cells) == 3  # + papermill's parameters

@@ -155,6 +155,7 @@ def finish_executed(notebook: Path) -> None:
     and nbval in CI replays it with the parameters cell's own safe defaults (``smoke``) instead.
     Progress bars leave widget views in outputs and their state in metadata (most of an executed
     notebook's size, and "model not found" on reopening); each output keeps its text rendering.
+    The injected cell loses papermill's final newline, so the notebook stays as ``ruff format`` leaves it.
     Timestamps (``STRIPPED``) would change the file on every run; nbstripout strips the same keys
     before a commit (``.pre-commit-config.yaml``)."""
     nb = nbformat.read(notebook, as_version=4)
@@ -164,6 +165,8 @@ def finish_executed(notebook: Path) -> None:
         for key in STRIPPED["cell.metadata"]:
             cell.metadata.pop(key, None)
         tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags:
+            cell.source = cell.source.rstrip("\n")  # papermill ends it with a newline, ruff's format without
         if "injected-parameters" in tags and "nbval-skip" not in tags:
             cell.metadata["tags"] = [*tags, "nbval-skip"]
         if cell.cell_type == "code":
