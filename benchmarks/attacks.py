@@ -2,12 +2,13 @@
 
     python benchmarks/attacks.py [--repeats 5] [--budget 120] [--out results/benchmark_attacks.csv]
 
-MNIST: 1,000 real test images, the ``cpu`` profile's LeNet. CIFAR-10 (JPEG q75 copy): 500 test
-images, a ResNet-20. Classifiers come from (or go to) the run cache, so the
-first run trains them. Throughput is images/s, the median of ``--repeats`` timed runs; success
-rate and median L2 are over the images the classifier got right before the attack; the
-``repeats`` column says how many timed runs fit the budget. Not a test:
-run by hand, paste the printed table into the page named below.
+MNIST: 1,000 real test images, the ``cpu`` series' shipped LeNet (a transfer classifier of notebook
+04). CIFAR-10 (JPEG q75 copy): 500 test images, the series' shipped Fast CNN, the classifier
+notebook 03 attacks. Nothing is trained (:mod:`shipped`): each row names the weights it ran on.
+Throughput is images/s, the median of ``--repeats`` timed runs; success rate and median L2 are
+over the images the classifier got right before the attack; the ``repeats`` column says how many
+timed runs fit the budget. Not a test: run by hand, paste the printed table into the page named
+below.
 
 Backs: docs/attacks.md, "How fast and how strong: ours against torchattacks 3.5.1".
 """
@@ -21,13 +22,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+from shipped import series_models, transfer_classifier  # benchmarks/ is on the path as a script
 
 from reconstruction_defense.attacks.registry import AttackParams, run_attack
 from reconstruction_defense.attacks.versions import with_provenance
 from reconstruction_defense.config.profiles import get_profile
 from reconstruction_defense.data.datasets import load_dataset
+from reconstruction_defense.data.weights import weights_ids
 from reconstruction_defense.evaluation.scoring import predict
-from reconstruction_defense.training.zoo import trained_classifier
 
 # (attack, implementation, registry name, iterations per run, extra params). C&W at equal total
 # iterations: ours 50 per binary-search step x 3 steps, torchattacks' 150 at one fixed c.
@@ -72,10 +74,13 @@ def main() -> None:
     profile = get_profile("cpu")
     base = AttackParams(cw_lr=profile.attacks.cw_lr, cw_search_steps=profile.attacks.cw_search_steps)
     rows = []
-    for dataset, arch, n in [("mnist", "lenet", 1000), ("cifar10", "resnet20", 500)]:
-        train = load_dataset(dataset, "train", n=profile.data.n_train, seed=profile.seed)
+    for dataset, arch, n in [("mnist", "lenet", 1000), ("cifar10", "fast_cnn", 500)]:
         test = load_dataset(dataset, "test", n=n, seed=profile.seed)
-        model = trained_classifier(arch, train, profile, args.workdir)
+        model = (
+            series_models(dataset, args.workdir).classifier
+            if arch == profile.classifier.arch
+            else transfer_classifier(dataset, arch, args.workdir)
+        )
         for attack, impl, name, steps, extra in VARIANTS:
             params = replace(base, **extra)
             result = measure(name, model, test.images, test.labels, steps, params, args.repeats, args.budget)
@@ -88,6 +93,7 @@ def main() -> None:
                     "iterations": steps * (params.cw_search_steps if name == "cw" else 1),
                     "n": n,
                     **result,
+                    "models": weights_ids(model),
                 }
             )
             print(rows[-1], flush=True)

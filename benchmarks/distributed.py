@@ -3,13 +3,13 @@
     RECDEF_DATA=/path/to/data python benchmarks/distributed.py [--images 500] [--repeats 3]
 
 The same adversarial set (BIM, 10 steps, eps 0.3, on the first ``--images`` MNIST test images,
-batches of 50, against a ResNet-20, freshly initialized: a fixed-step
-attack costs the same whatever the weights) is made under ``torchrun`` (gloo) twice on this
-machine's cores: 1 rank x all threads, then one rank per core x 1 thread each. Per run, rank 0
-times the three phases of :func:`~reconstruction_defense.evaluation.scoring.adversarial_examples`: its
-share of the attack batches, the gather onto every rank, and its file write (plus the barrier
-that follows). Printed: the median wall time of each setup, their ratio, and gather + write as
-a share of the run. On a 2-core CPU no speed-up is expected; the point is that sharding costs
+batches of 50, against the ``cpu`` series' shipped MNIST classifier, :mod:`shipped`) is made
+under ``torchrun`` (gloo) twice on this machine's cores: 1 rank x all threads, then one rank per
+core x 1 thread each. Per run, rank 0 times the three phases of
+:func:`~reconstruction_defense.evaluation.scoring.adversarial_examples`: its share of the attack
+batches, the gather onto every rank, and its file write (plus the barrier that follows).
+Printed: the median wall time of each setup, their ratio, and gather + write as a share of the
+run. On a 2-core CPU no speed-up is expected; the point is that sharding costs
 little. Not a test: run by hand, the table goes into the page named below.
 
 Backs: docs/scale-out.md, the bullet "Sharding's cost".
@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from shipped import series_models  # benchmarks/ is on the path as a script
 
 
 def worker(images: int, repeats: int, out: Path) -> None:
@@ -39,12 +40,11 @@ def worker(images: int, repeats: int, out: Path) -> None:
     from reconstruction_defense.config import distributed
     from reconstruction_defense.data.datasets import load_dataset
     from reconstruction_defense.data.outputs import atomic_write
-    from reconstruction_defense.method import build_classifier
+    from reconstruction_defense.data.weights import weights_ids
 
     distributed.init_from_env("cpu")
     test = load_dataset("mnist", "test", n=images, seed=0)
-    torch.manual_seed(0)
-    model = build_classifier("resnet20", test.info).eval()
+    model = series_models("mnist").classifier.eval()
     params = AttackParams(batch_size=50)
     n_batches = -(-images // params.batch_size)
     runs = []
@@ -72,7 +72,7 @@ def worker(images: int, repeats: int, out: Path) -> None:
         t3 = time.perf_counter()
         runs.append({"attack_s": t1 - t0, "gather_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0})
     if distributed.is_writer():
-        out.write_text(json.dumps(runs))
+        out.write_text(json.dumps({"models": weights_ids(model), "runs": runs}))
     distributed.shutdown()
 
 
@@ -100,12 +100,14 @@ def launch(ranks: int, threads: int, images: int, repeats: int, folder: Path) ->
         check=True,
         capture_output=True,
     )
-    runs = json.loads(out.read_text())
+    made = json.loads(out.read_text())
+    runs = made["runs"]
     return {
         "setup": f"{ranks} rank(s) x {threads} thread(s)",
         "images": images,
         "repeats": repeats,
         **{k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]},
+        "models": made["models"],
     }
 
 

@@ -6,11 +6,9 @@ Nearly all of a notebook's time goes into three kinds of step, repeated thousand
 a training step of a classifier, a gradient step of an attack on the bare classifier (FGSM, BIM,
 DeepFool, C&W, PGD), and a gradient step through the whole defended pipeline (BPDA attacks of
 notebooks 06 and 07: straight-through quantizer, restorer, classifier). Each is timed on real
-test images at the ``cpu`` profile's sizes (its classifier, ResNet-20 when the committed CSV was
-measured; 4 x 32 restorer, training batch 128,
-attack batch 500, the default before this benchmark made it 250; freshly initialized weights:
-the cost of a step does not depend on their values) under the default settings, the
-reference, and under each candidate setting:
+test images with the ``cpu`` series' shipped classifier and restorer (:mod:`shipped`; each row
+names them), its training batch and attack batch 500, the default before this benchmark made it
+250, under the default settings, the reference, and under each candidate setting:
 
 - channels-last memory format for weights and images (oneDNN's preferred layout on CPU);
 - one intra-op thread instead of torch's default (one per core);
@@ -25,19 +23,21 @@ Backs: docs/profiles.md, "The building blocks, and which CPU settings make them 
 from __future__ import annotations
 
 import argparse
+import copy
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import torch
 from pipeline import median_seconds  # benchmarks/ is on the path when run as a script
+from shipped import series_models
 from torch import Tensor, nn
 
-from reconstruction_defense.config.profiles import get_profile, recipe_for
+from reconstruction_defense.config.profiles import get_profile
 from reconstruction_defense.data.datasets import load_dataset
+from reconstruction_defense.data.weights import weights_ids
 from reconstruction_defense.evaluation.adaptive import bpda_pipeline
-from reconstruction_defense.method import Restorer, build_classifier
-from reconstruction_defense.method.defense import ReconstructionDefense
+from reconstruction_defense.training.zoo import ModelsAndData
 
 VARIANTS = ("default", "channels-last", "1 thread", "half the batch", "2x batch")
 BATCH_SCALE = {"half the batch": 0.5, "2x batch": 2.0}
@@ -64,24 +64,27 @@ def input_gradient_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], 
     return step
 
 
-def workloads(dataset: str) -> dict[str, tuple[Callable[[], nn.Module], int, Callable]]:
-    """name -> (model factory, cpu batch size, step maker) for one dataset."""
+def workloads(models: ModelsAndData) -> dict[str, tuple[Callable[[], nn.Module], int, Callable]]:
+    """name -> (model factory, cpu batch size, step maker) for one dataset's shipped classifier
+    and defense, a fresh copy per variant (a training step changes the model)."""
     profile = get_profile("cpu")
-    info = load_dataset(dataset, "test", n=1, seed=0).info
-
-    def classifier() -> nn.Module:
-        torch.manual_seed(0)
-        return build_classifier(profile.classifier.arch, info)
-
-    def pipeline() -> nn.Module:
-        cfg = profile.restorer.for_dataset(dataset)
-        restorer = Restorer(info.channels, cfg.n_blocks, cfg.n_feats, cfg.res_scale)
-        return bpda_pipeline(ReconstructionDefense(restorer, recipe_for(dataset).k), classifier().eval())
-
+    pipeline = bpda_pipeline(models.defense, models.classifier)
     return {
-        "training step (classifier)": (lambda: classifier().train(), profile.classifier.batch_size, train_step),
-        "attack step, bare classifier": (lambda: classifier().eval(), REFERENCE_ATTACK_BATCH, input_gradient_step),
-        "attack step through BPDA pipeline": (lambda: pipeline().eval(), REFERENCE_ATTACK_BATCH, input_gradient_step),
+        "training step (classifier)": (
+            lambda: copy.deepcopy(models.classifier).train(),
+            profile.classifier.batch_size,
+            train_step,
+        ),
+        "attack step, bare classifier": (
+            lambda: copy.deepcopy(models.classifier).eval(),
+            REFERENCE_ATTACK_BATCH,
+            input_gradient_step,
+        ),
+        "attack step through BPDA pipeline": (
+            lambda: copy.deepcopy(pipeline).eval(),
+            REFERENCE_ATTACK_BATCH,
+            input_gradient_step,
+        ),
     }
 
 
@@ -114,7 +117,8 @@ def hotspots(repeats: int) -> list[dict]:
     rows = []
     for dataset in ("mnist", "cifar10"):
         test = load_dataset(dataset, "test", n=1000, seed=0)
-        for name, (factory, batch, make_step) in workloads(dataset).items():
+        models = series_models(dataset)
+        for name, (factory, batch, make_step) in workloads(models).items():
             reference = None
             for variant in VARIANTS:
                 seconds = time_variant(variant, factory, batch, make_step, test.images, test.labels, repeats)
@@ -127,6 +131,7 @@ def hotspots(repeats: int) -> list[dict]:
                         "batch": int(BATCH_SCALE.get(variant, 1) * batch),
                         "s_per_1000_images": seconds,
                         "ratio": seconds / reference,
+                        "models": weights_ids(models.classifier, *([models.defense] if "BPDA" in name else [])),
                     }
                 )
                 print(

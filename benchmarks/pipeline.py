@@ -3,17 +3,17 @@
     RECDEF_DATA=/path/to/data python benchmarks/pipeline.py [--repeats 5] [--out results/benchmark_pipeline.csv]
 
 1. Defense overhead, per dataset: quantizer + restorer inference vs the classifier's own, on
-   1,000 real test images, the ``cpu`` profile's architectures (its classifier, ResNet-20 when the committed CSV was
-   measured; 4 x 32 restorer).
-   Weights are freshly initialized: inference time does not depend on their values.
-2. The adversarial-set cache on Table 4's protocol (Fashion-MNIST, level 1 attacks on 200
-   images, six preprocessing defenses; a LeNet trained 3 epochs, so that the reference fits in
-   minutes): every defense attacked anew (no sharing) vs one shared set made once (cold cache)
-   vs read back (warm).
+   1,000 real test images, the ``cpu`` series' shipped classifier and defense.
+2. The adversarial-set cache on Table 4's protocol (Fashion-MNIST, level 0 attacks on 200
+   images, six preprocessing defenses, the series' shipped classifier, restorer and ComDefend;
+   at most 2 repeats, so that the reference fits in minutes): every defense attacked anew (no
+   sharing) vs one shared set made once (cold cache) vs read back (warm).
 3. How cost grows with the number of test images (1k, 2k, 5k, 10k): FGSM and BIM on MNIST
-   against a LeNet (freshly initialized: fixed-step attacks cost the same whatever the weights),
-   scored without and with the defense; seconds per 1,000 images (at most 3
-   repeats: the 10k point alone takes a minute).
+   against the series' shipped LeNet, scored without and with the shipped defense; seconds per
+   1,000 images (at most 3 repeats: the 10k point alone takes a minute).
+
+Every model is the ``cpu`` series' shipped one (:mod:`shipped`, nothing trained) and each row
+names it in its ``models`` column.
 
 Median of ``--repeats`` timed runs. Not a test: run by hand, paste the table into the page named below.
 
@@ -31,17 +31,17 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from shipped import series_models, transfer_classifier  # benchmarks/ is on the path as a script
 
 from reconstruction_defense.attacks.registry import AttackParams
 from reconstruction_defense.config.profiles import get_profile, recipe_for
 from reconstruction_defense.data.datasets import load_dataset
+from reconstruction_defense.data.weights import weights_ids
 from reconstruction_defense.evaluation.scoring import evaluate, predict
 from reconstruction_defense.experiments.comparison import comparison_levels
-from reconstruction_defense.method import Restorer, build_classifier
-from reconstruction_defense.method.baselines import ComDefend, FeatureSqueezing, JPEGCompression
-from reconstruction_defense.method.defense import ReconstructionDefense
+from reconstruction_defense.method.baselines import FeatureSqueezing, JPEGCompression
 from reconstruction_defense.method.quantize import Quantizer
-from reconstruction_defense.training.zoo import trained_classifier
+from reconstruction_defense.training.zoo import load_only, trained_comdefend
 
 
 def median_seconds(work: Callable[[], object], repeats: int) -> float:
@@ -55,16 +55,11 @@ def median_seconds(work: Callable[[], object], repeats: int) -> float:
 
 
 def defense_overhead(repeats: int) -> list[dict]:
-    profile = get_profile("cpu")
     rows = []
     for dataset in ("mnist", "fashion_mnist", "cifar10"):
         test = load_dataset(dataset, "test", n=1000, seed=0)
-        torch.manual_seed(0)
-        classifier = build_classifier(profile.classifier.arch, test.info).eval()
-        cfg = profile.restorer.for_dataset(dataset)
-        defense = ReconstructionDefense(
-            Restorer(test.info.channels, cfg.n_blocks, cfg.n_feats, cfg.res_scale), recipe_for(dataset).k
-        ).eval()
+        models = series_models(dataset)
+        classifier, defense = models.classifier.eval(), models.defense.eval()
         bare = median_seconds(lambda: predict(classifier, test.images), repeats)
         with torch.inference_mode():
             restore = median_seconds(lambda: defense(test.images), repeats)
@@ -82,6 +77,7 @@ def defense_overhead(repeats: int) -> list[dict]:
                     "seconds": seconds,
                     "ms_per_image": 1000 * seconds / len(test),
                     "ratio": seconds / bare,
+                    "models": weights_ids(classifier, defense),
                 }
             )
     return rows
@@ -89,21 +85,22 @@ def defense_overhead(repeats: int) -> list[dict]:
 
 def cache_benefit(repeats: int, workdir: Path) -> list[dict]:
     profile = get_profile("cpu")
-    train = load_dataset("fashion_mnist", "train", n=profile.data.n_train, seed=profile.seed)
     test = load_dataset("fashion_mnist", "test", n=200, seed=profile.seed)
-    classifier = trained_classifier("lenet", train, profile, workdir)
-    k = recipe_for("fashion_mnist").k
-    torch.manual_seed(0)
+    models = series_models("fashion_mnist", workdir)
+    with load_only():
+        comdefend = trained_comdefend(models.train, profile, workdir).eval()
+    classifier, k = models.classifier, recipe_for("fashion_mnist").k
     defenses = {
         "none": None,
         f"quantize k={k}": Quantizer(k),
-        "ours": ReconstructionDefense(Restorer(1, 4, 32), k).eval(),
+        "ours": models.defense.eval(),
         "Feature Squeezing": FeatureSqueezing(bits=2, window=2),
-        "ComDefend": ComDefend(1).eval(),
+        "ComDefend": comdefend,
         "JPEG": JPEGCompression(75),
     }
-    attacks = comparison_levels(profile, "fashion_mnist")[1]
+    attacks = comparison_levels(profile, "fashion_mnist")[0]  # level 0: the reference fits in minutes
     params = profile.attacks
+    repeats = min(repeats, 2)  # each defense attacked anew: about 3 minutes per repeat
 
     def score(per_defense: bool, cache: Path | None) -> None:
         groups = [{n: d} for n, d in defenses.items()] if per_defense else [defenses]
@@ -131,16 +128,15 @@ def cache_benefit(repeats: int, workdir: Path) -> list[dict]:
                 "seconds": seconds,
                 "ms_per_image": 1000 * seconds / len(test),
                 "ratio": seconds / reference,
+                "models": weights_ids(classifier, models.defense, comdefend),
             }
         )
     return rows
 
 
 def scaling(repeats: int) -> list[dict]:
-    train = load_dataset("mnist", "train", n=5000, seed=0)
-    torch.manual_seed(0)
-    classifier = build_classifier("lenet", train.info).eval()
-    defense = ReconstructionDefense(Restorer(1, 4, 32), 2).eval()
+    classifier = transfer_classifier("mnist", "lenet").eval()
+    defense = series_models("mnist").defense.eval()
     rows, first = [], None
     for n in (1000, 2000, 5000, 10000):
         test = load_dataset("mnist", "test", n=n, seed=0)
@@ -165,6 +161,7 @@ def scaling(repeats: int) -> list[dict]:
                 "seconds": seconds,
                 "ms_per_image": 1000 * seconds / n,
                 "ratio": (seconds / n) / first,
+                "models": weights_ids(classifier, defense),
             }
         )
     return rows
