@@ -30,6 +30,7 @@ from torch import nn
 from reconstruction_defense.attacks.registry import run_attack
 from reconstruction_defense.config.device import device_name
 from reconstruction_defense.config.profiles import get_profile
+from reconstruction_defense.data.weights import weights_ids
 from reconstruction_defense.evaluation.adaptive import bpda_pipeline
 from reconstruction_defense.evaluation.exact import exact_robustness
 from reconstruction_defense.evaluation.scoring import predict
@@ -89,6 +90,7 @@ def main() -> None:
         "device": device_name(profile.device),
         "cpu_kernels": machine()["cpu_kernels"],
         "torch": torch.__version__,
+        "models": weights_ids(models.classifier, models.defense),
     }  # models are keyed by torch
     print(pd.Series(row).to_string())
     if args.verdicts is not None:
