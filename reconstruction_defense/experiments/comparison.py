@@ -143,6 +143,7 @@ def whitebox_table(models: ModelsAndData, profile: Profile, workdir: Path = Path
             lo, hi = wilson_interval(hits, len(test))
             rows.append(
                 {
+                    "dataset": test.info.display_name,
                     "method": method,
                     "implementation": implementation(method, contender),
                     "level": level,

@@ -134,7 +134,8 @@ def _spread(spread: pd.DataFrame, attack: str, strength: float) -> tuple | None:
     """The seeds' (mean, lowest, highest, count) of the defended accuracy at this strength."""
     if not len(spread):
         return None
-    s = spread[(spread.defense == "defense") & (spread.attack == attack) & _near(spread.strength, strength)]
+    # notebook 04 names the defended rows after the defense ("quantize k=2 + restorer")
+    s = spread[(spread.defense != "none") & (spread.attack == attack) & _near(spread.strength, strength)]
     return tuple(s.iloc[0][["mean", "low", "high", "seeds"]]) if len(s) else None
 
 
