@@ -64,6 +64,56 @@ def test_runs_in_order_and_stops_at_first_failure(tmp_path, capsys):
     assert slowest.seconds >= 2 and slowest.source.startswith('open("ran_01.txt"')
 
 
+def test_a_notebook_runs_in_parts_whose_tables_and_times_add_up(tmp_path):
+    """``--datasets`` injects a part's datasets; the notebook's table (written by the library's
+    ``save_table``) keeps the other parts' rows, the times are recorded per part and the notebook
+    map sums them; a notebook without a ``datasets`` parameter is refused before anything runs."""
+    from reconstruction_defense.reporting.frontpage import notebook_map_section
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = new_notebook(
+        cells=[
+            new_code_cell('profile_name = "cpu"\ndatasets = ["mnist", "cifar10"]'),
+            new_code_cell(
+                "import pandas as pd\n"
+                "from reconstruction_defense.data.outputs import save_table\n"
+                'rows = pd.DataFrame({"dataset": datasets, "value": [len(d) for d in datasets]})\n'
+                'save_table(rows, __import__("pathlib").Path("table.csv"))\n'
+                'open("ran_" + "-".join(datasets), "w")'
+            ),
+        ]
+    )
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "06_adaptive_evaluation.ipynb")
+    _notebook(folder / "07_whole.ipynb", "x = 1")
+    with pytest.raises(ValueError, match="07_whole.ipynb: no `datasets` parameter"):
+        main(["--profile", "smoke", "--notebooks", str(folder), "--datasets", "mnist"])
+    assert not (folder / "table.csv").exists()
+    for part in ("mnist", "cifar10"):
+        assert main(["--profile", "smoke", "--notebooks", str(folder), "--only", "06", "--datasets", part]) == 0
+    assert sorted(p.name for p in folder.glob("ran_*")) == ["ran_cifar10", "ran_mnist"]  # one dataset a part
+    table = pd.read_csv(folder / "table.csv")
+    assert table.dataset.tolist() == ["mnist", "cifar10"]  # the second part kept the first's row
+    results = tmp_path / "runs" / "smoke" / "results"
+    times = pd.read_csv(results / "rerun_times.csv")
+    parts = ["06_adaptive_evaluation.ipynb [cifar10]", "06_adaptive_evaluation.ipynb [mnist]"]
+    assert times.notebook.tolist() == parts
+    assert sorted(pd.read_csv(results / "rerun_cells.csv").notebook.unique()) == parts
+    cpu = tmp_path / "cpu"
+    cpu.mkdir()
+
+    def map_row() -> str:
+        return next(line for line in notebook_map_section(cpu).splitlines() if "06_adaptive" in line)
+
+    for part, seconds in (("mnist", 600.0), ("cifar10", 300.0)):  # cold parts: they made cache files
+        record_time(cpu / "rerun_times.csv", f"06_adaptive_evaluation.ipynb [{part}]", "cpu", seconds, 1.0, 3)
+    assert map_row().endswith("| 15.0 min in 2 parts | not run |")
+    record_time(cpu / "rerun_times.csv", "06_adaptive_evaluation.ipynb", "cpu", 60.0, 1.0, 3)  # a whole run
+    assert map_row().endswith("| 1.0 min | not run |")  # replaced both parts
+
+
 def test_times_keep_a_cold_and_a_warm_run_per_notebook(tmp_path):
     file = tmp_path / "rerun_times.csv"
     pd.DataFrame(

@@ -12,13 +12,17 @@ Stops at the first failing notebook and names the executed copy that holds the e
 weights and attacks are cached, so a rerun only re-scores. The profile, device and data root
 reach each notebook as papermill parameters, so every executed notebook records them in its
 injected-parameters cell (tagged ``nbval-skip``: CI replays the committed notebooks with their
-own ``smoke`` defaults). One notebook by hand, from anywhere:
+own ``smoke`` defaults). A notebook too long for one sitting runs in parts, one or more datasets
+each (``recdef rerun --profile cpu --only 06 --datasets mnist``): its tables add up across the
+parts (each part replaces its datasets' rows), and its times are recorded per part
+(``06_adaptive_evaluation.ipynb [mnist]``). One notebook by hand, from anywhere:
 ``papermill notebooks/02_restorer_training.ipynb out.ipynb -p profile_name smoke``.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import os
 import sys
@@ -33,6 +37,7 @@ import pandas as pd
 import papermill
 
 from ..config.profiles import get_profile
+from ..data.datasets import INFOS
 from ..data.outputs import atomic_write, cache_state
 from .common import add_common_options, run_main
 
@@ -48,19 +53,38 @@ def notebooks_in(folder: Path) -> list[Path]:
     return found
 
 
+def declares_datasets(notebook: Path) -> bool:
+    """Whether ``notebook``'s ``parameters`` cell assigns ``datasets`` (so a run can be split by dataset)."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    source = next((c.source for c in cells if "parameters" in c.metadata.get("tags", [])), "")
+    return any(
+        isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "datasets" for t in n.targets)
+        for n in ast.parse(source).body
+    )
+
+
+def part_label(notebook: Path, datasets: list[str] | None) -> str:
+    """How the rerun tables name a run: the notebook, and the datasets of a part run."""
+    return f"{notebook.name} [{', '.join(datasets)}]" if datasets else notebook.name
+
+
 def record_time(
     file: Path, notebook: str, profile: str, seconds: float, peak_mib: float = float("nan"), new_cache_files: int = -1
 ) -> None:
     """Set the row of ``notebook``'s latest cold or warm run (wall time, kernel peak memory, cache
     files it had to make) in the CSV of rerun times; every other row is kept, so the CSV holds a
     cold and a warm run per notebook side by side (a row from before runs were told apart is
-    dropped once the notebook has a measured one)."""
+    dropped once the notebook has a measured one). A part run (``notebook`` ends in
+    ``[datasets]``, :func:`part_label`) replaces the whole notebook's row of its kind and sits
+    beside the other parts; a whole run replaces every part's row of its kind."""
     columns = ["notebook", "profile", "run", "seconds", "peak_mib", "new_cache_files"]
     rows = pd.read_csv(file) if file.exists() else pd.DataFrame(columns=columns)
     if "run" not in rows:
         rows["run"] = [cache_state(n) for n in rows.get("new_cache_files", pd.Series(float("nan"), index=rows.index))]
     run = cache_state(new_cache_files)
-    same = (rows.notebook == notebook) & (rows.profile == profile)
+    whole = notebook.split(" [")[0]  # a part's row and the whole notebook's row replace each other
+    same = (rows.notebook.str.split(" [", regex=False).str[0] == whole) & (rows.profile == profile)
+    same &= (rows.notebook == notebook) | (rows.notebook == whole) | (notebook == whole)
     rows = rows[~(same & rows.run.isin([run, "not recorded"]))]  # a measured run supersedes a legacy row
     new = pd.DataFrame(
         [
@@ -78,15 +102,17 @@ def record_time(
     atomic_write(file, rows.reindex(columns=columns).to_csv(index=False).encode())
 
 
-def record_cell_times(file: Path, notebook: Path, profile: str) -> None:
-    """Replace ``notebook``'s rows in the CSV of per-cell wall times with its latest run's, read
-    from the durations papermill wrote into the executed copy (before they are stripped): where a
-    notebook's time goes, one row per code cell with the first line of its source."""
+def record_cell_times(file: Path, notebook: Path, profile: str, label: str | None = None) -> None:
+    """Replace the rows of ``label`` (default: the notebook's name) in the CSV of per-cell wall
+    times with its latest run's, read from the durations papermill wrote into the executed copy
+    (before they are stripped): where a notebook's time goes, one row per code cell with the first
+    line of its source."""
+    label = label or notebook.name
     cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
     new = pd.DataFrame(
         [
             {
-                "notebook": notebook.name,
+                "notebook": label,
                 "profile": profile,
                 "cell": number,
                 "seconds": round(float(cell.metadata.get("papermill", {}).get("duration") or 0.0), 1),
@@ -96,7 +122,7 @@ def record_cell_times(file: Path, notebook: Path, profile: str) -> None:
         ]
     )
     rows = pd.read_csv(file) if file.exists() else new.iloc[:0]
-    rows = rows[~((rows.notebook == notebook.name) & (rows.profile == profile))]
+    rows = rows[~((rows.notebook == label) & (rows.profile == profile))]
     rows = pd.concat([rows, new]) if len(rows) else new
     atomic_write(file, rows.sort_values(["notebook", "cell"]).to_csv(index=False).encode())
 
@@ -217,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", default="notebooks", type=Path, help="folder of the series")
     parser.add_argument("--only", nargs="*", default=None, help="numbers to run, e.g. 01 03")
     parser.add_argument("--data-root", default=None, help="data directory (default: $RECDEF_DATA, else ./data)")
+    parser.add_argument(
+        "--datasets", nargs="+", choices=list(INFOS), default=None, help="run a part: these datasets only"
+    )
     args = parser.parse_args(argv)
     profile = get_profile(args.profile, device=args.device)
     folder = args.notebooks.resolve()
@@ -229,11 +258,16 @@ def main(argv: list[str] | None = None) -> int:
         "device": profile.device,
         "data_root": str(Path(args.data_root).resolve()) if args.data_root else None,
     }
+    selected = [nb for nb in notebooks_in(folder) if not args.only or nb.name[:2] in args.only]
+    if args.datasets:
+        parameters["datasets"] = args.datasets
+        unsplittable = [nb.name for nb in selected if not declares_datasets(nb)]
+        if unsplittable:
+            raise ValueError(f"{', '.join(unsplittable)}: no `datasets` parameter to split by; run without --datasets")
     print(f"[{profile.name}] every notebook runs on {profile.device}", flush=True)
     start = time.perf_counter()
-    for nb in notebooks_in(folder):
-        if args.only and nb.name[:2] not in args.only:
-            continue
+    for nb in selected:
+        label = part_label(nb, args.datasets)
         target = out_dir / nb.name
         print(f"[{profile.name}] {time.strftime('%Y-%m-%d %H:%M:%S')} {nb.name} -> {target}", flush=True)
         t0, cached = time.perf_counter(), cache_files(workdir)
@@ -247,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                     progress_bar=True,
                     kernel_name="python3",
                 )
-            record_cell_times(times.with_name("rerun_cells.csv"), target, profile.name)
+            record_cell_times(times.with_name("rerun_cells.csv"), target, profile.name, label)
             finish_executed(target)
             stamp_sources(target)
         except papermill.PapermillExecutionError as err:
@@ -257,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 1
         seconds, made = time.perf_counter() - t0, cache_files(workdir) - cached
-        record_time(times, nb.name, profile.name, seconds, peak[0], made)
+        record_time(times, label, profile.name, seconds, peak[0], made)
         print(
             f"  done in {seconds:.0f} s, kernel peak {peak[0]:.0f} MiB, {made} new checkpoints "
             f"or attack sets (recorded in {times})",

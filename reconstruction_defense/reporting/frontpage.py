@@ -21,12 +21,19 @@ NOTEBOOKS = {  # stem: (the paper's evidence, what it shows)
 }
 
 
+def _minutes(seconds: pd.Series) -> str:
+    """A notebook's wall time: one run's, or the sum of the parts it was run in."""
+    total = f"{seconds.sum() / 60:.1f} min"
+    return total if len(seconds) == 1 else f"{total} in {len(seconds)} parts"
+
+
 def notebook_map_section(results: Path) -> str:
     """One line per notebook: the paper's evidence, what it shows, its latest cold and warm wall
-    time under the ``cpu`` profile (``rerun_times.csv``)."""
+    time under the ``cpu`` profile (``rerun_times.csv``; a notebook run in parts, one row per
+    part, shows their sum)."""
     times = read_results(results, "rerun_times.csv")
-    times = times[times.profile == "cpu"].assign(stem=lambda t: t.notebook.str.removesuffix(".ipynb"))
-    minutes = {(r.stem, r.run): f"{r.seconds / 60:.1f} min" for r in times.itertuples()}
+    times = times[times.profile == "cpu"].assign(stem=lambda t: t.notebook.str.replace(r"\.ipynb.*", "", regex=True))
+    minutes = times.groupby(["stem", "run"]).seconds.agg(_minutes).to_dict()
     rows = [
         {
             "notebook": f"[{stem}](notebooks/{stem}.ipynb)",
