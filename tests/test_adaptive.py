@@ -1,6 +1,8 @@
 """Adaptive evaluation on real MNIST: BPDA computes the deployed function yet passes gradients,
 attacks that do not know the defense are masked by it, and the sanity checks can fail."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
@@ -101,17 +103,71 @@ def _check_json_entries(table, lenet, defense, tmp_path):
         jsonschema.validate(planted, schema)
 
 
+def _notebook_datasets(notebook) -> list[str]:
+    """The ``datasets`` of a notebook's ``parameters`` cell (the rerun does not override them)."""
+    import ast
+
+    import nbformat
+
+    cell = next(c for c in nbformat.read(notebook, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    assigned = next(n for n in ast.parse(cell.source).body if getattr(n.targets[0], "id", "") == "datasets")
+    return ast.literal_eval(assigned.value)
+
+
+def expected_json_records(root, results) -> set[tuple[str, str]]:
+    """The (dataset slug, protocol) pairs ``results/json/`` must hold: notebook 06's three
+    protocols for each dataset of its parameters whose rows in ``adaptive_accuracy.csv`` name
+    shipped weights (the same cells write both, so a regenerated table without its records is a
+    defect; a dataset still awaiting its rerun is marked stale on the pages instead)."""
+    from reconstruction_defense.data.datasets import INFOS
+    from reconstruction_defense.reporting.provenance import shipped_digests
+    from reconstruction_defense.reporting.results_json import PROTOCOLS, _slug
+
+    table = pd.read_csv(results / "adaptive_accuracy.csv")
+    models = table.models.fillna("") if "models" in table else pd.Series("", index=table.index)
+    fresh = set(table.dataset[models.map(lambda m: bool(m) and set(m.split(" + ")) <= shipped_digests())])
+    datasets = _notebook_datasets(root / "notebooks" / "06_adaptive_evaluation.ipynb")
+    return {(_slug(INFOS[d].display_name), p) for d in datasets if INFOS[d].display_name in fresh for p in PROTOCOLS}
+
+
+def json_records_found(folder) -> set[tuple[str, str]]:
+    """The (dataset slug, protocol) pairs of the ``<dataset>_<model>_<protocol>.json`` files in ``folder``."""
+    return {(f.stem.split("_")[0], f.stem.split("_")[-1]) for f in folder.glob("*.json")}
+
+
+def test_the_json_records_check_fails_on_a_missing_folder_or_a_missing_record(tmp_path):
+    """Planted: a regenerated MNIST table with no records (the folder missing), then with its
+    adaptive record missing; an MNIST table whose rows name no shipped weights expects none."""
+    from reconstruction_defense.reporting.provenance import shipped_digests
+
+    root, digest = Path(__file__).parent.parent, sorted(shipped_digests())[0]
+    pd.DataFrame({"dataset": ["MNIST"], "models": [digest]}).to_csv(tmp_path / "adaptive_accuracy.csv", index=False)
+    expected = expected_json_records(root, tmp_path)
+    assert expected == {("mnist", "undefended"), ("mnist", "paper"), ("mnist", "adaptive")}
+    assert not expected <= json_records_found(tmp_path / "json")  # the folder does not exist: nothing found
+    (tmp_path / "json").mkdir()
+    for dataset, protocol in expected:
+        (tmp_path / "json" / f"{dataset}_fast-cnn-32-64-128_{protocol}.json").write_text("{}")
+    assert expected <= json_records_found(tmp_path / "json")
+    (tmp_path / "json" / "mnist_fast-cnn-32-64-128_adaptive.json").unlink()
+    assert not expected <= json_records_found(tmp_path / "json")
+    pd.DataFrame({"dataset": ["MNIST"], "models": ["not-shipped"]}).to_csv(tmp_path / "adaptive_accuracy.csv")
+    assert expected_json_records(root, tmp_path) == set()
+
+
 def test_every_committed_json_result_validates_against_the_schema_and_names_shipped_weights():
     import json
-    from pathlib import Path
 
     import jsonschema
 
     from reconstruction_defense.reporting.provenance import unshipped_rows
 
     root = Path(__file__).parent.parent
+    folder = root / "results" / "json"
+    missing = expected_json_records(root, root / "results") - json_records_found(folder)
+    assert not missing, f"results/json lacks the records of {sorted(missing)}: rerun notebook 06 under cpu"
     schema = json.loads((root / "schema" / "result.schema.json").read_text())
-    for path in sorted((root / "results" / "json").glob("*.json")):
+    for path in sorted(folder.glob("*.json")):
         jsonschema.validate(json.loads(path.read_text()), schema)
     records = unshipped_rows(root / "results")
     records = records[records.file.str.startswith("json/")]
