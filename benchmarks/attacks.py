@@ -7,8 +7,8 @@ MNIST: 1,000 real test images, the ``cpu`` series' shipped LeNet (a transfer cla
 notebook 03 attacks. Nothing is trained (:mod:`shipped`): each row names the weights it ran on.
 Throughput is images/s, the median of ``--repeats`` timed runs; success rate and median L2 are
 over the images the classifier got right before the attack; the ``repeats`` column says how many
-timed runs fit the budget. Not a test: run by hand, paste the printed table into the page named
-below.
+timed runs fit the budget. Not a test: run by hand; ``recdef report`` renders the CSV into the page
+named below.
 
 Backs: docs/attacks.md, "How fast and how strong: ours against torchattacks 3.5.1".
 """
@@ -32,13 +32,14 @@ from reconstruction_defense.data.weights import weights_ids
 from reconstruction_defense.evaluation.scoring import predict
 
 # (attack, implementation, registry name, iterations per run, extra params). C&W at equal total
-# iterations: ours 50 per binary-search step x 3 steps, torchattacks' 150 at one fixed c.
+# iterations: ours 50 per binary-search step x the profile's search steps, torchattacks' as many at
+# one fixed c (None: set from the profile in main).
 VARIANTS = [
     ("deepfool", "ours", "deepfool", 50, {}),
     ("deepfool", "ours, top-3 candidate classes", "deepfool", 50, {"deepfool_candidates": 3}),
     ("deepfool", "torchattacks", "deepfool_ta", 50, {}),
     ("cw", "ours", "cw", 50, {}),
-    ("cw", "torchattacks", "cw_ta", 150, {}),
+    ("cw", "torchattacks", "cw_ta", None, {}),
 ]
 
 
@@ -82,7 +83,7 @@ def main() -> None:
             else transfer_classifier(dataset, arch, args.workdir)
         )
         for attack, impl, name, steps, extra in VARIANTS:
-            params = replace(base, **extra)
+            params, steps = replace(base, **extra), steps or 50 * base.cw_search_steps
             result = measure(name, model, test.images, test.labels, steps, params, args.repeats, args.budget)
             rows.append(
                 {

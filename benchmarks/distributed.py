@@ -10,7 +10,7 @@ core x 1 thread each. Per run, rank 0 times the three phases of
 batches, the gather onto every rank, and its file write (plus the barrier that follows).
 Printed: the median wall time of each setup, their ratio, and gather + write as a share of the
 run. On a 2-core CPU no speed-up is expected; the point is that sharding costs
-little. Not a test: run by hand, the table goes into the page named below.
+little. Not a test: run by hand; ``recdef report`` renders the CSV into the page named below.
 
 Backs: docs/scale-out.md, the bullet "Sharding's cost".
 """

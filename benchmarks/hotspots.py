@@ -15,7 +15,7 @@ names them), its training batch and attack batch 500, the default before this be
 - half and twice the batch.
 
 Ratio = the candidate's seconds per 1,000 images over the reference's, median of ``--repeats``
-timed runs after one warm-up. Not a test: run by hand, paste the table into the page named below.
+timed runs after one warm-up. Not a test: run by hand; ``recdef report`` renders the CSV into the page named below.
 
 Backs: docs/profiles.md, "The building blocks, and which CPU settings make them cheaper".
 """

@@ -15,7 +15,8 @@
 Every model is the ``cpu`` series' shipped one (:mod:`shipped`, nothing trained) and each row
 names it in its ``models`` column.
 
-Median of ``--repeats`` timed runs. Not a test: run by hand, paste the table into the page named below.
+Median of ``--repeats`` timed runs. Not a test: run by hand; ``recdef report`` renders the CSV
+into the page named below.
 
 Backs: docs/profiles.md, "Where the time goes: defense overhead, the attack cache, scaling".
 """
@@ -88,7 +89,8 @@ def cache_benefit(repeats: int, workdir: Path) -> list[dict]:
     test = load_dataset("fashion_mnist", "test", n=200, seed=profile.seed)
     models = series_models("fashion_mnist", workdir)
     with load_only():
-        comdefend = trained_comdefend(models.train, profile, workdir).eval()
+        clean_share = models.train.sample(profile.baselines.n_train, profile.seed)  # as notebook 05 trains it
+        comdefend = trained_comdefend(clean_share, profile, workdir).eval()
     classifier, k = models.classifier, recipe_for("fashion_mnist").k
     defenses = {
         "none": None,

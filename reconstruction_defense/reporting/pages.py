@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from . import benchmarks as b
 from . import sections as s
 from .frontpage import notebook_map_section
 from .prose import unsupported_numbers
@@ -60,6 +61,11 @@ BLOCKS: dict[str, list[tuple[str | None, Renderer]]] = {  # name: (level-3 title
         ("Where the time goes: the slowest cells of the latest runs", s.slowest_cells_section),
     ],
     "weights": [(None, weights_section)],
+    "bench-attacks": [(None, b.attack_speed_section)],
+    "bench-pipeline": [(None, b.pipeline_section)],
+    "bench-hotspots": [(None, b.hotspots_section)],
+    "bench-distributed": [(None, b.distributed_section)],
+    "bench-exact": [(None, b.exact_speed_section)],
 }
 # a block's body (possibly empty) never runs into the next block: an unclosed or empty block must
 # not swallow the prose between it and a later block's end
