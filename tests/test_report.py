@@ -282,3 +282,22 @@ def test_the_slowest_cells_are_listed_with_their_share_of_their_notebook(tmp_pat
     lines = slowest_cells_section(tmp_path, shown=2).splitlines()
     assert lines[2] == "| 02_b.ipynb | cpu | 1 | 10.0 | 100% | `slow()` |"
     assert lines[3] == "| 01_a.ipynb | cpu | 2 | 1.5 | 75% | `table = a \\| b  # a pipe` |" and len(lines) == 4
+
+
+def test_each_benchmark_table_follows_its_csv_and_a_missing_variant_shows_a_dash(tmp_path):
+    """Planted: a changed throughput in the attacks CSV, a hotspot variant dropped from its CSV."""
+    from reconstruction_defense.reporting import benchmarks
+
+    attacks = pd.read_csv(REPO / "results" / "benchmark_attacks.csv")
+    attacks.loc[0, "images_per_s"] = 12345.6
+    attacks.to_csv(tmp_path / "benchmark_attacks.csv", index=False)
+    first = benchmarks.attack_speed_section(tmp_path).splitlines()[2]
+    assert "| 12345.6 |" in first and first.startswith(f"| {attacks.dataset[0]}, 1,000 test images, LeNet |")
+    hotspots = pd.read_csv(REPO / "results" / "benchmark_hotspots.csv")
+    training_rows = (hotspots.dataset == "MNIST") & hotspots.step.str.startswith("training")
+    dropped = training_rows & (hotspots.variant == "2x batch")
+    hotspots[~dropped].to_csv(tmp_path / "benchmark_hotspots.csv", index=False)
+    training = next(r for r in benchmarks.hotspots_section(tmp_path).splitlines() if r.startswith("| MNIST | training"))
+    assert training.endswith("| - |") and training.count("×") == 3
+    for name in ("pipeline", "distributed", "exact_speed"):
+        assert "| --- |" in getattr(benchmarks, f"{name}_section")(REPO / "results")
