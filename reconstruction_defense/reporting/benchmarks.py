@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data.datasets import INFOS
 from ..method.classifiers import DISPLAY
 from .sections import markdown, read_results
 
@@ -25,17 +24,12 @@ def _ratio(value: float) -> str:
     return f"{value:.2f}×"
 
 
-def _shown_name(dataset: str) -> str:
-    """The dataset as the tables print it, with the JPEG note on CIFAR-10's copy."""
-    return f"{dataset} (JPEG q75 copy)" if dataset == INFOS["cifar10"].display_name else dataset
-
-
 def attack_speed_section(results: Path) -> str:
     """Ours against torchattacks 3.5.1 (``benchmark_attacks.csv``, ``benchmarks/attacks.py``):
     images/s (median of the timed repeats), the ratio to torchattacks on the same images, success
     rate and median L2 over the images the classifier got right."""
     table = read_results(results, "benchmark_attacks.csv")
-    data = [f"{_shown_name(d)}, {n:,} test images, {DISPLAY[m]}" for d, n, m in table[["dataset", "n", "model"]].values]
+    data = [f"{d}, {n:,} test images, {DISPLAY[m]}" for d, n, m in table[["dataset", "n", "model"]].values]
     shown = pd.DataFrame(
         {
             "data, classifier": _blank_repeats(pd.Series(data)),
@@ -57,7 +51,6 @@ def hotspots_section(results: Path) -> str:
     """Each building block's seconds per 1,000 images under the default settings, and each
     candidate setting as a ratio to it (``benchmark_hotspots.csv``, ``benchmarks/hotspots.py``)."""
     table = read_results(results, "benchmark_hotspots.csv")
-    table = table.assign(dataset=table.dataset.map(_shown_name))
     keys = ["dataset", "step"]
     default = table[table.variant == "default"].set_index(keys)
     ratios = table[table.variant != "default"].pivot_table(index=keys, columns="variant", values="ratio", sort=False)
@@ -74,7 +67,7 @@ def pipeline_section(results: Path) -> str:
     shown = pd.DataFrame(
         {
             "what": _blank_repeats(table.benchmark),
-            "data": _blank_repeats(table.dataset.map(_shown_name)),
+            "data": _blank_repeats(table.dataset),
             "variant": table.variant,
             "images": table.n.map("{:,}".format),
             "seconds": table.seconds.map("{:.2f}".format),
