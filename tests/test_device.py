@@ -5,6 +5,7 @@ training step names its device; the paper profile's own architectures run end to
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def test_every_attack_and_training_step_names_the_device_of_what_it_creates(lene
         "pixelcnn": PixelCNN(1, 4, 1),
     }
     steps = {
-        "classifier": classifier_epoch(tiny, 8, 0, ("fgsm", 0.1)),
+        "classifier": classifier_epoch(tiny, 8, 0, ("fgsm", 0.1), max_shift=1, flip=True),
         "restorer": restorer_epoch(tiny, lenet, 2, 0.3, 0.5, 8, 0),
         "comdefend": comdefend_epoch(tiny, 1e-4, 8, 0),
         "pixelcnn": pixelcnn_epoch(tiny, 8, 0),
@@ -171,3 +172,144 @@ def test_attacks_and_scoring_run_in_full_float32_inside_an_autocast_region(lenet
     assert not torch.equal(plain, unguarded)
     assert probe.seen and set(probe.seen) == {(False, False)}
     assert torch.backends.cudnn.allow_tf32  # the default is back afterwards
+
+
+def _batches_seen(model, data, device, augment_options):
+    """The (indices, images, labels) each step of one classifier epoch fed its loss, on ``device``."""
+    from reconstruction_defense.training import loops
+
+    seen = []
+
+    def record(model, x, y):
+        seen.append((x.detach().cpu(), y.cpu(), x.stride()))
+        logits = model(x)
+        return torch.nn.functional.cross_entropy(logits, y), (logits.argmax(1) == y).sum()
+
+    epoch_fn = loops.classifier_epoch(data, 24, 7, **augment_options)
+    model = model.to(device)
+    augment = shifts_and_flips_on(data, device, **augment_options)
+    order = loops.batches(len(data), 24, 7, 0)
+    with pytest.MonkeyPatch.context() as patch:  # the loss is the recorder; the rest is the real epoch
+        patch.setattr(loops, "run_epoch", _with_loss(loops.run_epoch, record))
+        epoch_fn(model, torch.optim.SGD(model.parameters(), lr=0.01), 0)
+    return seen, order, augment
+
+
+def shifts_and_flips_on(data, device, max_shift=0, flip=False):
+    """The reference crop of the fast recipe, one image at a time with the documented draw:
+    offsets then flips from the generator seeded with seed * 100_003 + epoch + 50_000_017."""
+    gen = torch.Generator().manual_seed(7 * 100_003 + 0 + 50_000_017)
+    offsets = torch.randint(0, 2 * max_shift + 1, (len(data), 2), generator=gen, device="cpu")
+    flips = (torch.rand(len(data), generator=gen, device="cpu") < 0.5) & flip
+
+    def crop(i):
+        padded = torch.nn.functional.pad(data.images[i], [max_shift] * 4)
+        oy, ox = offsets[i].tolist()
+        out = padded[:, oy : oy + data.images.shape[2], ox : ox + data.images.shape[3]]
+        return out.flip(-1) if flips[i] else out
+
+    return crop
+
+
+def _with_loss(run_epoch, loss_fn):
+    def patched(model, opt, epoch, data, batch_size, seed, _loss_fn, **options):
+        return run_epoch(model, opt, epoch, data, batch_size, seed, loss_fn, **options)
+
+    return patched
+
+
+def _assert_batches_as_today(seen, order, crop, data):
+    assert len(seen) == len(order)
+    for (images, labels, strides), idx in zip(seen, order):
+        assert torch.equal(labels, data.labels[idx])
+        assert torch.equal(images, torch.stack([crop(int(i)) for i in idx]))
+        assert strides == torch.empty_like(images, memory_format=torch.contiguous_format).stride()
+
+
+@pytest.mark.parametrize("augment", [{}, {"max_shift": 2, "flip": True}])
+def test_training_batches_on_the_device_are_the_seeded_ones_with_each_image_cropped_as_keyed(
+    mnist_train, augment, monkeypatch
+):
+    """What the device-resident loop feeds each step equals today's loader: the images of
+    ``batches(seed, epoch)`` in order, each cropped and flipped by its own draw, in standard
+    strides (a crop with channels-last strides sends the CPU's convolutions down another path,
+    and the shipped weights could not be retrained bit for bit)."""
+    from reconstruction_defense.training import recipe
+
+    data = mnist_train.head(100)
+    model = build_classifier("lenet", data.info)
+    seen, order, crop = _batches_seen(model, data, "cpu", augment)
+    _assert_batches_as_today(seen, order, crop, data)
+    if not augment:
+        return
+
+    def permuted_crop(n, seed, epoch, max_shift, flip, device="cpu"):  # planted: gathered, then permuted
+        keyed = recipe.shifts_and_flips(n, seed, epoch, max_shift, flip, device)
+
+        def augment_(images, indices):
+            out = keyed(images, indices).permute(0, 2, 3, 1)  # (B, H, W, C), as an indexing gather gives it
+            return torch.empty(out.shape, device=out.device).copy_(out).permute(0, 3, 1, 2)
+
+        return augment_
+
+    monkeypatch.setattr("reconstruction_defense.training.loops.shifts_and_flips", permuted_crop)
+    seen, order, crop = _batches_seen(model, data, "cpu", augment)
+    with pytest.raises(AssertionError):
+        _assert_batches_as_today(seen, order, crop, data)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: compares its training batches with ours")
+def test_training_batches_on_a_gpu_equal_those_on_the_cpu(mnist_train):
+    data = mnist_train.head(100)
+    augment = {"max_shift": 2, "flip": True}
+    model = build_classifier("lenet", data.info)
+    on_gpu, order, crop = _batches_seen(model, data, "cuda", augment)
+    _assert_batches_as_today([(x, y, x.stride()) for x, y, _ in on_gpu], order, crop, data)
+
+
+@pytest.mark.parametrize("name", ["fgsm", "bim", "deepfool", "cw"])
+def test_an_attack_in_one_large_batch_gives_the_images_of_small_batches(lenet, mnist_test, name, monkeypatch):
+    """A GPU attacks thousands of images per batch, a laptop a few dozen: the paper's four attacks
+    treat each image on its own, so the batch size changes nothing beyond float rounding. (The
+    random starts of PGD, APGD and Square are drawn per batch, so their images depend on it, as
+    on the seed; the batch size is part of every adversarial set's cache key.)"""
+    from reconstruction_defense.attacks import registry
+
+    x, y = mnist_test.images[:48], mnist_test.labels[:48]
+    params = AttackParams(bim_steps=5, cw_search_steps=2)
+    strength = 0.1 if ATTACKS[name].strength == "eps" else 10
+
+    def adv(batch_size):
+        return run_attack(name, lenet, x, y, strength, replace(params, batch_size=batch_size))
+
+    small, large = adv(8), adv(48)
+    assert (small - large).abs().max() < 1e-4
+    if name != "bim":
+        return
+    real = ATTACKS["bim"]
+
+    def random_start(model, x, y, eps, p):  # planted: a random start drawn per batch, as PGD's is
+        start = (x + torch.empty_like(x).uniform_(-eps / 2, eps / 2)).clamp(0, 1)
+        return real.fn(model, start, y, eps, p)
+
+    monkeypatch.setitem(registry.ATTACKS, "bim", replace(real, fn=random_start))
+    assert (adv(8) - adv(48)).abs().max() > 1e-4
+
+
+def test_an_attack_inside_a_training_step_equals_run_attack_and_restores_the_model(lenet, mnist_test):
+    from reconstruction_defense.attacks.registry import attack_in_step, frozen
+
+    x, y = mnist_test.images[:40], mnist_test.labels[:40]
+    params = AttackParams(pgd_steps=3, batch_size=16)  # three seeded batches, PGD's random start in each
+    lenet.train()
+    try:
+        for name in ("fgsm", "pgd"):
+            in_step = attack_in_step(name, lenet, x, y, 0.1, params)
+            assert torch.equal(in_step, run_attack(name, lenet, x, y, 0.1, params))
+        assert lenet.training and all(p.requires_grad for p in lenet.parameters())
+    finally:
+        lenet.eval()
+    torch.manual_seed(0)
+    with frozen(lenet):  # planted: the step's images attacked in one call, as a training loop might
+        one_call = ATTACKS["pgd"].fn(lenet, x, y, 0.1, params)
+    assert not torch.equal(one_call, run_attack("pgd", lenet, x, y, 0.1, params))

@@ -225,7 +225,6 @@ def _in_batches(
     n_batches = -(-len(images) // params.batch_size)
     strongest = max(strengths)
     label = ", ".join(f"{s:g}" for s in strengths)
-    out = []
     with (
         frozen(model),
         full_float32(model_device(model)),
@@ -235,10 +234,43 @@ def _in_batches(
             f"{ATTACKS[name].display} {label}, {len(images)} images",
         ),
     ):
-        for b, start in enumerate(range(0, len(images), params.batch_size)):
-            torch.manual_seed(batch_seed(seed, b))
-            x, y = on_device_of(
-                model, images[start : start + params.batch_size], labels[start : start + params.batch_size]
-            )
-            out.append([t.detach().cpu() for t in attack_batch(x, y)])
+        return _seeded_batches(model, images, labels, params.batch_size, seed, attack_batch, Tensor.cpu)
+
+
+def _seeded_batches(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    batch_size: int,
+    seed: int,
+    attack_batch: Callable[[Tensor, Tensor], list[Tensor]],
+    keep: Callable[[Tensor], Tensor],
+) -> list[Tensor]:
+    """``attack_batch`` on each batch of ``images`` moved to the model's device, the RNG seeded per
+    batch (:func:`batch_seed`); each result passed through ``keep``, then concatenated per strength."""
+    out = []
+    for b, start in enumerate(range(0, len(images), batch_size)):
+        torch.manual_seed(batch_seed(seed, b))
+        x, y = on_device_of(model, images[start : start + batch_size], labels[start : start + batch_size])
+        out.append([keep(t.detach()) for t in attack_batch(x, y)])
     return [torch.cat(column) for column in zip(*out)]
+
+
+def attack_in_step(
+    name: str, model: nn.Module, images: Tensor, labels: Tensor, strength: float, params: AttackParams = AttackParams()
+) -> Tensor:
+    """:func:`run_attack` inside a training step (adversarial training; the restorer's FGSM inputs,
+    eq. 4 of the paper): the same seeded batches under the same guards, but the result stays on
+    the model's device and the images are not read back to be checked (the training set was,
+    when loaded) and no bar is shown, so a GPU step does not wait for the host here. Equal to
+    :func:`run_attack`'s result, moved to the device."""
+    check_strength(name, strength)
+    if ATTACKS[name].strength == "iterations":
+        strength = int(strength)
+    fn = ATTACKS[name].fn
+
+    def attack_batch(x: Tensor, y: Tensor) -> list[Tensor]:
+        return [fn(model, x, y, strength, params)]
+
+    with frozen(model), full_float32(model_device(model)):
+        return _seeded_batches(model, images, labels, params.batch_size, 0, attack_batch, lambda t: t)[0]

@@ -16,11 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..attacks.registry import run_attack
+from ..attacks.registry import attack_in_step
 from ..config import distributed
 from ..config.attack_params import AttackParams
 from ..config.device import model_device, on_device_of
-from ..config.progress import attack_progress
 from ..config.progress import bar as progress_bar
 from ..data import checkpoints
 from ..data.datasets import ImageSet
@@ -31,10 +30,14 @@ EpochFn = Callable[[nn.Module, torch.optim.Optimizer, int], dict[str, float]]
 TRAINING = contextvars.ContextVar("training", default="training")  # what the epoch bars name
 
 
-def batches(n: int, batch_size: int, seed: int, epoch: int) -> list[Tensor]:
-    """Shuffled index batches for one epoch; the order depends only on (seed, epoch)."""
+LOG_EVERY = 25  # steps between progress-bar loss updates off the CPU: each waits for the device
+
+
+def batches(n: int, batch_size: int, seed: int, epoch: int, device: torch.device | str = "cpu") -> list[Tensor]:
+    """Shuffled index batches for one epoch on ``device``; the order depends only on (seed, epoch),
+    drawn on the CPU whatever the device."""
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return list(torch.randperm(n, generator=gen, device="cpu").split(batch_size))  # data stay on the CPU
+    return list(torch.randperm(n, generator=gen, device="cpu").to(device).split(batch_size))
 
 
 def vector_flags() -> list[str]:
@@ -118,12 +121,11 @@ def fit(
     return history
 
 
-def descend(opt: torch.optim.Optimizer, loss: Tensor) -> float:
-    """One optimizer step on ``loss``; returns its value."""
+def descend(opt: torch.optim.Optimizer, loss: Tensor) -> None:
+    """One optimizer step on ``loss`` (without reading it back: on a GPU that would wait for the step)."""
     opt.zero_grad()
     loss.backward()
     opt.step()
-    return loss.item()
 
 
 LossFn = Callable[..., tuple[Tensor, Tensor | int]]  # (model, *batch) -> (mean loss, # correct)
@@ -144,7 +146,7 @@ class Objective(nn.Module):
 @contextlib.contextmanager
 def fast_training(model: nn.Module) -> Iterator[bool]:
     """On CUDA, for training only: channels-last weights, cuDNN autotuning, and (yielded) whether
-    to autocast to bfloat16. Attacks inside a training step stay in float32 (:func:`run_attack`).
+    to autocast to bfloat16. Attacks inside a training step stay in float32 (:func:`attack_in_step`).
     Elsewhere nothing changes and False is yielded."""
     device = model_device(model)
     if device.type != "cuda":
@@ -158,13 +160,11 @@ def fast_training(model: nn.Module) -> Iterator[bool]:
         torch.backends.cudnn.benchmark = benchmark
 
 
-def _to_model(model: nn.Module, *tensors: Tensor) -> tuple[Tensor, ...]:
-    """A batch on the model's device; on CUDA copied from pinned memory without blocking, and
-    images channels-last, as the weights are."""
+def _as_weights(model: nn.Module, *tensors: Tensor) -> tuple[Tensor, ...]:
+    """A batch laid out as the weights are: images channels-last on CUDA (:func:`fast_training`)."""
     if model_device(model).type != "cuda":
-        return on_device_of(model, *tensors)
-    moved = on_device_of(model, *(t.pin_memory() for t in tensors))
-    return tuple(t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for t in moved)
+        return tensors
+    return tuple(t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for t in tensors)
 
 
 def run_epoch(
@@ -188,12 +188,20 @@ def run_epoch(
     :func:`~reconstruction_defense.config.distributed.share_weight`, and DistributedDataParallel
     averages the gradients: the step of one process on the whole batch, same learning rate.
     A final batch with fewer images than ranks is skipped by every rank (never in one process).
+
+    The images stay on the model's device for the epoch and batches are drawn there, so a GPU
+    step waits for nothing from the host; off the CPU the loss is read back every :data:`LOG_EVERY`
+    steps for the progress bar and once at the end (in float64, as a Python sum of ``loss.item()`` would be).
     """
     world = distributed.rank_and_world()[1]
     objective = distributed.wrap_for_training(Objective(model, loss_fn))
-    total = correct = count = 0.0
+    device = model_device(model)
+    images, labels = on_device_of(model, data.images, data.labels)
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    count, log_every = 0, 1 if device.type == "cpu" else LOG_EVERY
     with fast_training(model) as bf16:
-        order = batches(len(data), batch_size, seed, epoch)
+        order = batches(len(data), batch_size, seed, epoch, device)
         bar = progress_bar(order, desc=f"{TRAINING.get()}, epoch {epoch + 1}", leave=False, mininterval=1.0)
         for step, idx in enumerate(bar):
             if len(idx) < world:
@@ -202,16 +210,18 @@ def run_epoch(
                 for group in opt.param_groups:
                     group["lr"] = lr_at(epoch + step / len(order))
             local = distributed.shard_of_batch(idx)
-            images = data.images[local] if augment is None else augment(data.images[local], local)
-            batch = _to_model(model, images, *([data.labels[local]] if with_labels else []))
-            with torch.autocast(model_device(model).type, torch.bfloat16, enabled=bf16):
+            x = images[local] if augment is None else augment(images[local], local)
+            batch = _as_weights(model, x, *([labels[local]] if with_labels else []))
+            with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
                 loss, hits = objective(*batch)
             descend(opt, loss * distributed.share_weight(len(local), len(idx)))
-            total += loss.item() * len(local)
-            correct, count = correct + int(hits), count + len(local)
-            bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
-    total, correct, count = distributed.all_sum(total, correct, count)
-    return total / count, correct / count
+            total += loss.detach().double() * len(local)
+            correct += hits
+            count += len(local)
+            if step % log_every == 0 or step == len(order) - 1:
+                bar.set_postfix(loss=f"{total.item() / count:.4f}", refresh=False)
+    summed, hit, count = distributed.all_sum(total.item(), correct.item(), count)
+    return summed / count, hit / count
 
 
 def classifier_epoch(
@@ -235,14 +245,13 @@ def classifier_epoch(
     def loss_fn(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if attack is not None:
             half = len(y) // 2
-            with attack_progress(False):  # no bar per training step
-                adv = run_attack(attack[0], model, x[:half], y[:half], attack[1], params)
-            x = torch.cat([adv.to(x.device), x[half:]])
+            x = torch.cat([attack_in_step(attack[0], model, x[:half], y[:half], attack[1], params), x[half:]])
         logits = model(x)
         return F.cross_entropy(logits, y, label_smoothing=label_smoothing), (logits.argmax(1) == y).sum()
 
     def epoch_fn(model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> dict[str, float]:
-        augment = shifts_and_flips(len(data), seed, epoch, max_shift, flip) if max_shift or flip else None
+        device = model_device(model)
+        augment = shifts_and_flips(len(data), seed, epoch, max_shift, flip, device) if max_shift or flip else None
         loss, accuracy = run_epoch(model, opt, epoch, data, batch_size, seed, loss_fn, augment=augment, lr_at=lr_at)
         return {"loss": loss, "train_acc": accuracy}
 
@@ -259,7 +268,7 @@ def restorer_loss(
     n_adv = int(round(adv_fraction * len(clean)))
     x = clean.clone()
     if n_adv:
-        x[:n_adv] = run_attack("fgsm", classifier, clean[:n_adv], labels[:n_adv], eps)
+        x[:n_adv] = attack_in_step("fgsm", classifier, clean[:n_adv], labels[:n_adv], eps)
     return F.mse_loss(restorer(quantize(x, k)), clean)
 
 

@@ -42,23 +42,26 @@ def augmentation_for(dataset: str, size: int) -> tuple[int, bool]:
 Augment = Callable[[Tensor, Tensor], Tensor]  # (images, their indices in the training set) -> images
 
 
-def shifts_and_flips(n: int, seed: int, epoch: int, max_shift: int, flip: bool) -> Augment:
+def shifts_and_flips(
+    n: int, seed: int, epoch: int, max_shift: int, flip: bool, device: torch.device | str = "cpu"
+) -> Augment:
     """Data augmentation for the fast recipe: translations by up to ``max_shift`` pixels (zero
     padding) and, with ``flip``, horizontal flips. Drawn once per epoch for all ``n`` training
-    images from (seed, epoch), so an image gets the same transform whichever batch, rank or
-    resumed run it lands in."""
+    images from (seed, epoch), so an image gets the same transform whichever batch, rank, device
+    or resumed run it lands in. The draws live on ``device``, where the images and their indices
+    must be; each batch is cropped by one gather, with no host synchronisation."""
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch + 50_000_017)
-    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=gen)
-    flips = (torch.rand(n, generator=gen) < 0.5) & flip
+    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=gen, device="cpu").to(device)
+    flips = ((torch.rand(n, generator=gen, device="cpu") < 0.5) & flip).to(device)
 
     def augment(images: Tensor, indices: Tensor) -> Tensor:
-        height, width = images.shape[2:]
-        padded = F.pad(images, [max_shift] * 4)
-        out = torch.empty_like(images)
+        batch, channels, height, width = images.shape
+        padded = F.pad(images, [max_shift] * 4).flatten(2)  # (B, C, padded pixels)
         dy, dx = offsets[indices].unbind(1)
-        for oy, ox in offsets.unique(dim=0).tolist():
-            rows = ((dy == oy) & (dx == ox)).nonzero().squeeze(1)
-            out[rows] = padded[rows, :, oy : oy + height, ox : ox + width]
+        rows = dy[:, None, None] + torch.arange(height, device=images.device)[:, None]  # (B, H, 1)
+        cols = dx[:, None, None] + torch.arange(width, device=images.device)  # (B, 1, W)
+        pixels = (rows * (width + 2 * max_shift) + cols).view(batch, 1, -1).expand(-1, channels, -1)
+        out = padded.gather(2, pixels).view_as(images)  # standard strides, as the convolutions expect
         return torch.where(flips[indices].view(-1, 1, 1, 1), out.flip(-1), out)
 
     return augment
