@@ -2,6 +2,7 @@
 page, the committed pages equal to a fresh rendering of the committed results, and every number of
 their checked prose held by the rows it cites (a planted stale number is caught)."""
 
+import io
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from reconstruction_defense.reporting.pages import (
     BLOCKS,
     blocks_in,
     fill_page,
+    missing_result_files,
     render_block,
     unsupported_prose_numbers,
 )
@@ -41,6 +43,18 @@ def test_the_pages_prose_states_only_numbers_its_cited_rows_hold():
     assert {"README.md", "results.md", "adaptive.md", "exact.md"} <= set(checked)
     for page in PAGES:
         assert unsupported_prose_numbers(page.read_text(), REPO / "results") == [], page.name
+
+
+def test_the_pages_name_no_results_file_that_is_missing(tmp_path, capsys):
+    for page in PAGES:
+        assert missing_result_files(page.read_text(), REPO / "results") == [], page.name
+    planted = tmp_path / "page.md"  # a table no run writes any more, and the records' folder
+    planted.write_text("See `table4_whitebox.csv` and results/json/ beside `table1.csv`.\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table1.csv").write_text("a\n1\n")
+    assert missing_result_files(planted.read_text(), tmp_path / "results") == ["json/", "table4_whitebox.csv"]
+    assert report_main(["--results", str(tmp_path / "results"), "--pages", str(planted)]) == 1
+    assert "names json/, table4_whitebox.csv, missing from" in capsys.readouterr().err
 
 
 def test_the_readme_is_a_front_page():
@@ -163,6 +177,8 @@ def test_a_stale_row_is_one_whose_recorded_attack_version_is_not_current(tmp_pat
     current = attack_code(labels)
     assert current.tolist() == ["", f"bim v{ATTACKS['bim'].version}", f"cw v{ATTACKS['cw'].version}", current[3]]
     assert set(current[3].split(", ")) == {current[1], current[2]}  # a worst case rests on every attack named
+    read_back = pd.read_csv(io.StringIO("attack,n\nbim,1\n,2\n"))  # a check's row without an attack, as pandas reads it
+    assert attack_code(read_back.attack).tolist() == [current[1], ""]
     pd.DataFrame({"attack": labels, "attack_code": current}).to_csv(tmp_path / "fresh.csv", index=False)
     pd.DataFrame({"attack": labels, "attack_code": current.replace(current[2], "cw v2")}).to_csv(
         tmp_path / "old.csv", index=False

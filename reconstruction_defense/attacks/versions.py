@@ -25,17 +25,19 @@ def attacks_named(label: str) -> list[str]:
 
 def attack_code(labels: pd.Series) -> pd.Series:
     """Per row, the code versions its attack label rests on (``"bim v2"``; several joined by
-    ``", "``): a row naming attacks gets theirs, a clean row none (``""``), and a row that names
+    ``", "``): a row naming attacks gets theirs, a clean row or one without a label none (``""``), and a row that names
     none but is not clean (a worst case, a transfer) every attack the table's labels name. The
     column ``attack_code`` that every results table carries, so a row made by an older attack is
     found (:func:`~reconstruction_defense.reporting.provenance.stale_rows`)."""
-    everything = sorted({a for label in labels for a in attacks_named(str(label))})
+    everything = sorted({a for label in labels.dropna() for a in attacks_named(str(label))})
 
-    def code(label: str) -> str:
-        named = sorted(set(attacks_named(label))) or ([] if label == "clean" else everything)
+    def code(label: object) -> str:
+        if pd.isna(label):  # a row about no attack (a check of the whole table, say)
+            return ""
+        named = sorted(set(attacks_named(str(label)))) or ([] if label == "clean" else everything)
         return ", ".join(f"{a} v{ATTACKS[a].version}" for a in named)
 
-    return labels.astype(str).map(code)
+    return labels.map(code)
 
 
 def with_provenance(table: pd.DataFrame, *models: nn.Module | None) -> pd.DataFrame:

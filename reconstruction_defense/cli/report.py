@@ -5,8 +5,9 @@ typed by hand.
 
 Fills every ``<!-- rendered: NAME -->`` block of each page (:mod:`..reporting.pages`), then checks
 the hand-written prose between ``<!-- checked prose -->`` markers: a number that the CSV rows it
-cites do not hold is named and the command exits 1 (:mod:`..reporting.prose`). Without
-``--pages`` it prints every block.
+cites do not hold is named and the command exits 1 (:mod:`..reporting.prose`), as it does for a
+page naming a results file that is missing (unless ``--partial``). Without ``--pages`` it prints
+every block.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import sys
 from pathlib import Path
 
 from ..data.outputs import atomic_write
-from ..reporting.pages import BLOCKS, fill_page, render_block, unsupported_prose_numbers
+from ..reporting.pages import BLOCKS, fill_page, missing_result_files, render_block, unsupported_prose_numbers
 from .common import run_main
 
 
 def report_pages(pages: list[Path], results: Path, partial: bool) -> int:
-    """Fill and write each page; 1 if any page's checked prose states a number its rows do not hold."""
+    """Fill and write each page; 1 if any page's checked prose states a number its rows do not hold,
+    or (unless ``partial``) a page names a results file that ``results`` lacks."""
     status = 0
     for page in pages:
         text = fill_page(page.read_text(), results, partial)
@@ -31,6 +33,13 @@ def report_pages(pages: list[Path], results: Path, partial: bool) -> int:
             print(
                 f"{page}: the checked prose states {'; '.join(stale)}, which the CSV rows it cites under "
                 f"{results}/ do not hold: update the number or its <!-- cite FILE.csv: column=value --> comment",
+                file=sys.stderr,
+            )
+            status = 1
+        missing = [] if partial else missing_result_files(text, results)
+        if missing:
+            print(
+                f"{page}: names {', '.join(missing)}, missing from {results}/: rerun what writes it, or stop naming it",
                 file=sys.stderr,
             )
             status = 1

@@ -71,6 +71,7 @@ BLOCKS: dict[str, list[tuple[str | None, Renderer]]] = {  # name: (level-3 title
 # not swallow the prose between it and a later block's end
 RENDERED = re.compile(r"(<!-- rendered: ([\w-]+) -->\n)((?:(?!<!-- rendered:).)*?)(\n?<!-- /rendered -->)", re.S)
 CHECKED = re.compile(r"<!-- checked prose -->(.*?)<!-- /checked prose -->", re.S)
+RESULT_FILE = re.compile(r"([\w-]+\.csv)\b|\b(results/json)/")  # a results table, or the records' folder
 
 
 def render_block(name: str, results: Path, partial: bool = False) -> str:
@@ -106,3 +107,10 @@ def fill_page(page: str, results: Path, partial: bool = False) -> str:
 def unsupported_prose_numbers(page: str, results: Path) -> list[str]:
     """The numbers of the page's checked prose that the CSV rows each block cites do not hold."""
     return [n for prose in CHECKED.findall(page) for n in unsupported_numbers(prose, results)]
+
+
+def missing_result_files(page: str, results: Path) -> list[str]:
+    """The results files a page names (``NAME.csv``, ``results/json/``) that ``results`` does not
+    hold: a reader following the page would find nothing there."""
+    named = {m.group(1) or "json/" for m in RESULT_FILE.finditer(page)}
+    return sorted(name for name in named if not (results / name).exists())
