@@ -28,7 +28,9 @@ import pandas as pd
 import torch
 
 from reconstruction_defense.attacks.registry import AttackParams
+from reconstruction_defense.attacks.versions import with_provenance
 from reconstruction_defense.data.datasets import ImageSet, load_dataset
+from reconstruction_defense.data.weights import candidate_id
 from reconstruction_defense.evaluation.checks import l2_convergence
 from reconstruction_defense.method import build_classifier
 from reconstruction_defense.training.loops import classifier_epoch, fit
@@ -57,7 +59,8 @@ def ratio_row(dataset: str, seed: int, iterations: int, root: str | None, images
         if images == "test"
         else held_out(dataset, root)
     )
-    table = l2_convergence(seeded_lenet(dataset, seed, root), test, AttackParams(), iterations, iterations)
+    model = seeded_lenet(dataset, seed, root)
+    table = l2_convergence(model, test, AttackParams(), iterations, iterations)
     deepfool, cw = table.median_l2
     return {
         "dataset": dataset,
@@ -71,6 +74,8 @@ def ratio_row(dataset: str, seed: int, iterations: int, root: str | None, images
         "ratio": cw / deepfool,
         "kernels": torch.backends.cpu.get_cpu_capability(),
         "torch": torch.__version__,
+        "attack": "cw vs deepfool",
+        "models": candidate_id(model),
     }
 
 
@@ -87,9 +92,8 @@ def main() -> None:
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--out", type=Path, default=Path("results/cw_deepfool_seeds.csv"))
     args = ap.parse_args()
-    rows = pd.DataFrame(
-        [ratio_row(d, s, args.iterations, args.data_root, args.images) for d in RECIPES for s in args.seeds]
-    )
+    rows = [ratio_row(d, s, args.iterations, args.data_root, args.images) for d in RECIPES for s in args.seeds]
+    rows = with_provenance(pd.DataFrame(rows))
     print(rows.to_string(index=False))
     previous = pd.read_csv(args.out) if args.out.exists() else None
     kept = previous[previous.kernels != rows.kernels.iloc[0]] if previous is not None else None

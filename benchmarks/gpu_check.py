@@ -43,6 +43,7 @@ from reconstruction_defense.attacks.registry import ATTACKS, AttackParams, run_a
 from reconstruction_defense.attacks.versions import with_provenance
 from reconstruction_defense.config.profiles import get_profile  # noqa: E402
 from reconstruction_defense.data.datasets import INFOS, ImageSet, load_dataset  # noqa: E402
+from reconstruction_defense.data.weights import candidate_id  # noqa: E402
 from reconstruction_defense.evaluation.adaptive import bpda_pipeline  # noqa: E402
 from reconstruction_defense.evaluation.scoring import predict  # noqa: E402
 from reconstruction_defense.method import Restorer, build_classifier  # noqa: E402
@@ -101,6 +102,7 @@ def agree(train: ImageSet, test: ImageSet, device: str, n: int) -> list[dict]:
                 "max_pixel_diff": (sets["cpu"] - sets[device]).abs().max().item(),
                 "s_cpu": times["cpu"],
                 "s_gpu": times[device],
+                "models": candidate_id(cpu_model),
             }
         )
         print(rows[-1], flush=True)
@@ -114,7 +116,9 @@ def train_both(train: ImageSet, test: ImageSet, device: str) -> list[dict]:
         model = lenet(train, where)
         seconds = time.perf_counter() - start
         acc = (predict(model, test.images[:2000]) == test.labels[:2000]).float().mean().item()
-        rows.append({"device": where, "clean_acc": acc, "n_test": 2000, "train_s": seconds})
+        rows.append(
+            {"device": where, "clean_acc": acc, "n_test": 2000, "train_s": seconds, "models": candidate_id(model)}
+        )
         print(rows[-1], flush=True)
     return rows
 

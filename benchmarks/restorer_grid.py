@@ -35,6 +35,7 @@ import torch
 from reconstruction_defense.config.device import device_name
 from reconstruction_defense.config.profiles import get_profile, recipe_for
 from reconstruction_defense.data.datasets import load_dataset
+from reconstruction_defense.data.weights import candidate_id, merged_ids
 from reconstruction_defense.evaluation.scoring import evaluate, psnr, transform
 from reconstruction_defense.method import Restorer
 from reconstruction_defense.method.defense import ReconstructionDefense
@@ -107,6 +108,7 @@ def grid_point(dataset: str, blocks: int, feats: int, n_images: int, args: argpa
             cpu_kernels=machine()["cpu_kernels"],
             device=device_name(profile.device),
             torch=torch.__version__,
+            models=merged_ids([*table.models, candidate_id(restorer)]),
         )
         args.out.parent.mkdir(parents=True, exist_ok=True)
         done = pd.read_csv(args.out) if args.out.exists() else None  # by name: a new column must not shift rows

@@ -23,6 +23,7 @@ import pandas as pd
 
 from reconstruction_defense.config.profiles import get_profile
 from reconstruction_defense.data.datasets import load_dataset
+from reconstruction_defense.data.weights import candidate_id
 from reconstruction_defense.evaluation.scoring import predict, wilson_interval
 from reconstruction_defense.training.loops import machine
 from reconstruction_defense.training.recipe import augmentation_for
@@ -97,6 +98,7 @@ def main() -> None:
         "train_seconds": round(seconds),
         "history": model.history,
         "cpu_kernels": machine()["cpu_kernels"],
+        "models": candidate_id(model),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame([row])

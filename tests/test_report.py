@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from reconstruction_defense.cli.report import main as report_main
 from reconstruction_defense.reporting.pages import (
@@ -208,6 +209,33 @@ def test_a_row_whose_models_are_not_recorded_or_not_shipped_is_stale(tmp_path):
     assert table.why["t.csv"] == "weights not shipped: cccccccccccc"
     assert table.why["old.csv"] == "weights not recorded"
     assert table.why["json/planted.json"] == "weights not shipped: dddddddddddd"
+
+
+def test_a_choice_record_names_its_candidates_and_a_study_result_names_none(tmp_path):
+    """Planted: a choice record's row naming only shipped weights, one naming a malformed tag, a
+    study result naming a candidate; a timing file records no models and is not stale."""
+    from reconstruction_defense.reporting.provenance import unshipped_rows
+
+    shipped, ok = {"aaaaaaaaaaaa"}, "candidate 0123456789ab"
+    models = [ok, f"aaaaaaaaaaaa + {ok}", "aaaaaaaaaaaa", "candidate 0123"]
+    pd.DataFrame({"accuracy": [0.5] * 4, "models": models}).to_csv(tmp_path / "standins.csv", index=False)
+    pd.DataFrame({"accuracy": [0.5, 0.6], "models": ["aaaaaaaaaaaa", ok]}).to_csv(tmp_path / "t.csv", index=False)
+    pd.DataFrame({"epoch_s": [1.0]}).to_csv(tmp_path / "training_costs.csv", index=False)
+    table = unshipped_rows(tmp_path, shipped).set_index("file")
+    assert table.stale.to_dict() == {"standins.csv": 2, "t.csv": 1}
+    assert table.why["standins.csv"] == "weights not shipped: candidate 0123; no candidate named"
+    assert table.why["t.csv"] == f"weights not shipped: {ok}"
+
+
+def test_a_candidates_digest_is_the_one_its_published_file_would_get(tmp_path):
+    from reconstruction_defense.data.weights import candidate_id, publish
+
+    model = torch.nn.Linear(3, 2)
+    entry = publish(tmp_path, "m", model.state_dict(), {})
+    assert candidate_id(model) == f"candidate {entry['sha256'][:12]}"
+    with torch.no_grad():
+        model.bias[0] += 1e-6
+    assert candidate_id(model) != f"candidate {entry['sha256'][:12]}"
 
 
 def test_report_exits_1_on_a_planted_stale_number_in_a_page(tmp_path, capsys):

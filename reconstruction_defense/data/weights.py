@@ -27,6 +27,7 @@ from .outputs import atomic_write
 MANIFEST = "manifest.json"
 FORMAT = 1
 SAME = ("kind", "seed", "adversarial")  # what makes another model rather than another recipe of it
+CANDIDATE = "candidate "  # a ``models`` tag for a model trained to be scored and discarded
 
 
 class WeightsError(RuntimeError):
@@ -91,6 +92,10 @@ def load_shipped(file: Path, entry: dict[str, Any]) -> dict[str, torch.Tensor]:
     return st_load(verified_bytes(file, entry))
 
 
+def _file_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    return st_save({k: v.detach().contiguous().cpu() for k, v in state.items()})
+
+
 def publish(folder: Path, name: str, state: dict[str, torch.Tensor], entry: dict[str, Any]) -> dict[str, Any]:
     """Write ``state`` as ``<folder>/<name>.safetensors`` and its manifest ``entry`` (plus file,
     sha256 and bytes); the file first, the manifest last, each atomically."""
@@ -98,7 +103,7 @@ def publish(folder: Path, name: str, state: dict[str, torch.Tensor], entry: dict
     models = read_manifest(folder)
     if name in models:
         raise WeightsError(f"{name} is already shipped in {folder}; a published model is never re-published")
-    blob = st_save({k: v.detach().contiguous().cpu() for k, v in state.items()})
+    blob = _file_bytes(state)
     atomic_write(folder / f"{name}.safetensors", blob)
     entry = {
         **entry,
@@ -146,6 +151,14 @@ def weights_ids(*modules: nn.Module | None) -> str:
                 tag = sub.shipped["sha256"][:12] if sub.shipped else f"not shipped: {sub.checkpoint_stem.name}"
                 found += [] if tag in found else [tag]
     return " + ".join(found)
+
+
+def candidate_id(model: nn.Module) -> str:
+    """The ``models`` tag of a model that a recipe search (a benchmark) trains, scores and
+    discards: ``candidate <12 hex>``, the start of the sha256 of its weights as :func:`publish`
+    would write them, so a choice record names the very model it scored, and a candidate later
+    published would carry the same digest as its manifest entry."""
+    return CANDIDATE + hashlib.sha256(_file_bytes(model.state_dict())).hexdigest()[:12]
 
 
 def merged_ids(values: Iterable[str]) -> str:

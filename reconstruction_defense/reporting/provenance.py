@@ -5,7 +5,15 @@ shipped weights of its models (``models``, see
 :func:`~reconstruction_defense.data.weights.weights_ids`); a row whose record names an attack
 version the registry no longer has, or that names attacks but records none, or whose models are
 not recorded or not in the weights manifest, is stale, and the pages mark it until a rerun
-regenerates it."""
+regenerates it.
+
+Two kinds of results file follow their own rule. Timings (:data:`UNTRAINED`) rest on no trained
+weights: their numbers are seconds and rates of freshly initialized networks or of whole
+commands. Choice records (:data:`CANDIDATES`) score models their benchmark trains and discards
+to choose a recipe (a stand-in, the restorer's size) or to check an attack on several seeds:
+each of their rows must name at least one such model by its in-run digest
+(:func:`~reconstruction_defense.data.weights.candidate_id`), and any other model it names by
+its shipped digest."""
 
 from __future__ import annotations
 
@@ -20,7 +28,15 @@ from ..attacks.versions import attack_code
 from ..data import weights
 from .sections import markdown
 
-UNTRAINED = {"rerun_times.csv", "rerun_cells.csv"}  # results that rest on no trained model
+UNTRAINED = {"rerun_times.csv", "rerun_cells.csv", "training_costs.csv", "gpu_speed.csv", "gpu_smoke.csv"}
+CANDIDATES = {
+    "standins.csv",
+    "restorer_grid.csv",
+    "cw_deepfool_seeds.csv",
+    "cw_deepfool_seeds_heldout.csv",
+    "gpu_train.csv",
+    "gpu_agree.csv",
+}
 
 
 def outdated(recorded: str) -> list[str]:
@@ -58,22 +74,35 @@ def shipped_digests() -> set[str]:
     }
 
 
+def _is_candidate(tag: str) -> bool:
+    return tag.startswith(weights.CANDIDATE) and len(tag) == len(weights.CANDIDATE) + 12
+
+
+def _unshipped(table: pd.DataFrame, choice: bool, shipped: set[str]) -> tuple[pd.Series, list[str]]:
+    """Per row of one results table, whether its ``models`` fail the rule; and why."""
+    recorded = table.models.fillna("").astype(str) if "models" in table else pd.Series("", table.index)
+    tags = recorded.map(lambda v: [t for t in v.split(" + ") if t])
+    allowed = (lambda t: t in shipped or _is_candidate(t)) if choice else (lambda t: t in shipped)
+    foreign = tags.map(lambda ts: sorted(t for t in ts if not allowed(t)))
+    uncandidate = (recorded != "") & ~tags.map(lambda ts: any(map(_is_candidate, ts))) & choice
+    reasons = sorted({f"weights not shipped: {t}" for row in foreign for t in row})
+    reasons += ["weights not recorded"] if (recorded == "").any() else []
+    reasons += ["no candidate named"] if uncandidate.any() else []
+    return (recorded == "") | (foreign.map(len) > 0) | uncandidate, reasons
+
+
 def unshipped_rows(results: Path, shipped: set[str] | None = None) -> pd.DataFrame:
-    """Per results CSV under ``results`` (but the wall times): its rows, how many do not name
-    their models' shipped weights (``models`` not recorded, or naming a digest outside ``shipped``,
-    by default every manifest's) and why; likewise each JSON record under ``results/json/`` by
-    its ``checkpoints``."""
+    """Per results CSV under ``results`` (but the timings): its rows, how many do not name their
+    models' shipped weights (``models`` not recorded, or naming a digest outside ``shipped``, by
+    default every manifest's; a choice record naming no candidate) and why; likewise each JSON
+    record under ``results/json/`` by its ``checkpoints``."""
     shipped = shipped_digests() if shipped is None else shipped
     out = []
     for path in sorted(p for p in Path(results).glob("*.csv") if p.name not in UNTRAINED):
         table = pd.read_csv(path)
         if table.empty:
             continue
-        recorded = table.models.fillna("").astype(str) if "models" in table else pd.Series("", table.index)
-        foreign = recorded.map(lambda v: sorted(t for t in v.split(" + ") if t and t not in shipped))
-        reasons = sorted({f"weights not shipped: {t}" for row in foreign for t in row})
-        reasons += ["weights not recorded"] if (recorded == "").any() else []
-        bad = (recorded == "") | (foreign.map(len) > 0)
+        bad, reasons = _unshipped(table, path.name in CANDIDATES, shipped)
         out.append({"file": path.name, "rows": len(table), "stale": int(bad.sum()), "why": "; ".join(reasons)})
     for path in sorted(Path(results).glob("json/*.json")):
         foreign = sorted(d[:12] for d in json.loads(path.read_text())["checkpoints"].values() if d[:12] not in shipped)

@@ -298,5 +298,5 @@ def cw_seeds_section(results: Path) -> str:
             )
         )
         + f"\n\nWorst ratio: {worst.ratio:.3f} ({worst.dataset}, seed {worst.seed}, {worst.kernels} kernels; "
-        f"{table.iterations.iloc[0]} iterations, C&W-L2 v3)."
+        f"{table.iterations.iloc[0]} iterations; attack code {', '.join(sorted(set(table.attack_code.dropna())))})."
     )
