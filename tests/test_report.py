@@ -345,3 +345,15 @@ def test_each_benchmark_table_follows_its_csv_and_a_missing_variant_shows_a_dash
     assert training.endswith("| - |") and training.count("×") == 3
     for name in ("pipeline", "distributed", "exact_speed"):
         assert "| --- |" in getattr(benchmarks, f"{name}_section")(REPO / "results")
+
+
+def test_standins_table_shows_each_recipe_row_with_the_model_it_scored():
+    from reconstruction_defense.reporting.benchmarks import standins_section
+
+    table = pd.read_csv(REPO / "results" / "standins.csv")
+    rows = standins_section(REPO / "results").splitlines()[2:]
+    assert len(rows) == len(table)
+    for row, (models, seconds, accuracy) in zip(rows, table[["models", "train_seconds", "accuracy"]].values):
+        assert (f"`{models}`" if isinstance(models, str) else "not recorded") in row
+        assert ("shipped, loaded" in row) == (seconds == 0)
+        assert f"{accuracy:.2%}" in row

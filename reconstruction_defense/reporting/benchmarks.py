@@ -117,3 +117,34 @@ def exact_speed_section(results: Path) -> str:
         }
     )
     return markdown(shown)
+
+
+def _accuracy_ci(accuracy: float, low: float, high: float) -> str:
+    return "-" if pd.isna(accuracy) else f"{accuracy:.2%} [{low:.2%}, {high:.2%}]"
+
+
+def standins_section(results: Path) -> str:
+    """The stand-in classifiers' recipes as measured (``standins.csv``, ``benchmarks/standins.py``):
+    per row the network, epochs and training images, the training time on this project's 2-core
+    CPU (none when the script found the shipped model), accuracy on the validation split where
+    measured and on the 10,000 test images with 95 % Wilson intervals, and the model it scored:
+    a candidate digest (``data.weights.candidate_id``), or none recorded (an older row)."""
+    table = read_results(results, "standins.csv")
+    models = table.models.fillna("") if "models" in table else pd.Series("", table.index)
+    shown = pd.DataFrame(
+        {
+            "dataset": table.dataset,
+            "network": table.arch.map(DISPLAY),
+            "training": [
+                f"{e} epochs on {n:,} images" + (", flips" if f else "") + f", shifts ±{s} px"
+                for e, n, f, s in table[["epochs", "n_train", "flip", "max_shift"]].values
+            ],
+            "minutes": [("shipped, loaded" if s == 0 else f"{s / 60:.1f}") for s in table.train_seconds],
+            "validation [95 %]": [
+                _accuracy_ci(*v) for v in table.reindex(columns=["val_accuracy", "val_ci_low", "val_ci_high"]).values
+            ],
+            "test, 10,000 images [95 %]": [_accuracy_ci(*v) for v in table[["accuracy", "ci_low", "ci_high"]].values],
+            "model": [f"`{m}`" if m else "not recorded" for m in models],
+        }
+    )
+    return markdown(shown)
