@@ -357,3 +357,13 @@ def test_standins_table_shows_each_recipe_row_with_the_model_it_scored():
         assert (f"`{models}`" if isinstance(models, str) else "not recorded") in row
         assert ("shipped, loaded" in row) == (seconds == 0)
         assert f"{accuracy:.2%}" in row
+
+
+def test_training_costs_table_shows_each_measured_epoch_and_its_ratio():
+    from reconstruction_defense.reporting.benchmarks import training_costs_section
+
+    table = pd.read_csv(REPO / "results" / "training_costs.csv")
+    rows = training_costs_section(REPO / "results").splitlines()[2:]
+    assert len(rows) == len(table)
+    for row, (seconds, ratio) in zip(rows, table[["epoch_s", "ratio_to_main_clean"]].values):
+        assert f"| {seconds:.1f} | {ratio:.2f}× |" in row

@@ -148,3 +148,21 @@ def standins_section(results: Path) -> str:
         }
     )
     return markdown(shown)
+
+
+def training_costs_section(results: Path) -> str:
+    """Seconds per training epoch over a full training split of each model of the ``cpu`` series,
+    and its ratio to the main classifier's clean epoch on the same dataset in the same run
+    (``training_costs.csv``, ``benchmarks/training_costs.py``)."""
+    table = read_results(results, "training_costs.csv")
+    shown = pd.DataFrame(
+        {
+            "dataset": _blank_repeats(table.dataset),
+            "model": [DISPLAY.get(m, m) for m in table.model],
+            "training": table.training,
+            "images": table.train_images.map("{:,}".format),
+            "s / epoch": table.epoch_s.map("{:.1f}".format),
+            "ratio": table.ratio_to_main_clean.map(_ratio),
+        }
+    )
+    return markdown(shown)

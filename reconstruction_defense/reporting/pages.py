@@ -67,6 +67,7 @@ BLOCKS: dict[str, list[tuple[str | None, Renderer]]] = {  # name: (level-3 title
     "bench-distributed": [(None, b.distributed_section)],
     "bench-exact": [(None, b.exact_speed_section)],
     "bench-standins": [(None, b.standins_section)],
+    "bench-training-costs": [(None, b.training_costs_section)],
 }
 # a block's body (possibly empty) never runs into the next block: an unclosed or empty block must
 # not swallow the prose between it and a later block's end
