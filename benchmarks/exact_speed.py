@@ -11,8 +11,8 @@ profile's ``auto`` on a GPU machine) both run on the GPU; ``--batch-size`` sets 
 images go through one forward pass, ``--verdicts DIR`` keeps the per-image verdicts (to compare
 devices or budgets). Not a test: run by hand.
 
-Backs: docs/exact.md, "Exact search beside one attack"; docs/scale-out.md, "Exact search on the
-H100".
+Backs: docs/exact.md, "Exact search beside one attack" (its GPU rows, when a lent GPU writes
+them again: docs/scale-out.md).
 """
 
 from __future__ import annotations

@@ -78,7 +78,14 @@ def grid_point(dataset: str, blocks: int, feats: int, n_images: int, args: argpa
     epoch_fn = restorer_epoch(
         data, classifier, recipe.k, recipe.max_eps, cfg.adv_fraction, cfg.batch_size, profile.seed
     )
-    config = {"blocks": blocks, "feats": feats, "images": len(data), "lr": cfg.lr, "seed": profile.seed}
+    config = {  # the classifier's weights too: a checkpoint trained against another one must not load
+        "blocks": blocks,
+        "feats": feats,
+        "images": len(data),
+        "lr": cfg.lr,
+        "seed": profile.seed,
+        "classifier": candidate_id(classifier),
+    }
     stem = args.workdir / "restorer_grid" / f"{dataset}-{blocks}x{feats}-{len(data)}"
     attacks = [("clean", 0), ("fgsm", recipe.table_eps), ("bim", recipe.table_eps)]
     for epoch in range(1, args.epochs + 1):

@@ -117,17 +117,34 @@ def _notebook_datasets(notebook) -> list[str]:
 def expected_json_records(root, results) -> set[tuple[str, str]]:
     """The (dataset slug, protocol) pairs ``results/json/`` must hold: notebook 06's three
     protocols for each dataset of its parameters whose rows in ``adaptive_accuracy.csv`` name
-    shipped weights (the same cells write both, so a regenerated table without its records is a
-    defect; a dataset still awaiting its rerun is marked stale on the pages instead)."""
+    shipped weights, and notebook 08's ``exact`` record for each of its datasets whose rows in
+    ``exact_summary.csv`` do (the same cells write both, so a regenerated table without its records
+    is a defect; a dataset still awaiting its rerun is marked stale on the pages instead)."""
     from reconstruction_defense.data.datasets import INFOS
-    from reconstruction_defense.reporting.provenance import shipped_digests
     from reconstruction_defense.reporting.results_json import PROTOCOLS, _slug
 
-    table = pd.read_csv(results / "adaptive_accuracy.csv")
+    expected = set()
+    for notebook, table, protocols in [
+        ("06_adaptive_evaluation.ipynb", "adaptive_accuracy.csv", list(PROTOCOLS)),
+        ("08_exact_evaluation.ipynb", "exact_summary.csv", ["exact"]),
+    ]:
+        fresh = _datasets_on_shipped_weights(results / table)
+        datasets = _notebook_datasets(root / "notebooks" / notebook)
+        expected |= {
+            (_slug(INFOS[d].display_name), p) for d in datasets if INFOS[d].display_name in fresh for p in protocols
+        }
+    return expected
+
+
+def _datasets_on_shipped_weights(table_file) -> set[str]:
+    """The datasets whose rows in ``table_file`` name shipped weights only (none when it is absent)."""
+    from reconstruction_defense.reporting.provenance import shipped_digests
+
+    if not table_file.exists():
+        return set()
+    table = pd.read_csv(table_file)
     models = table.models.fillna("") if "models" in table else pd.Series("", index=table.index)
-    fresh = set(table.dataset[models.map(lambda m: bool(m) and set(m.split(" + ")) <= shipped_digests())])
-    datasets = _notebook_datasets(root / "notebooks" / "06_adaptive_evaluation.ipynb")
-    return {(_slug(INFOS[d].display_name), p) for d in datasets if INFOS[d].display_name in fresh for p in PROTOCOLS}
+    return set(table.dataset[models.map(lambda m: bool(m) and set(m.split(" + ")) <= shipped_digests())])
 
 
 def json_records_found(folder) -> set[tuple[str, str]]:
@@ -137,7 +154,8 @@ def json_records_found(folder) -> set[tuple[str, str]]:
 
 def test_the_json_records_check_fails_on_a_missing_folder_or_a_missing_record(tmp_path):
     """Planted: a regenerated MNIST table with no records (the folder missing), then with its
-    adaptive record missing; an MNIST table whose rows name no shipped weights expects none."""
+    adaptive record missing; an MNIST table whose rows name no shipped weights expects none; a
+    regenerated exact summary expects notebook 08's record, which is missing."""
     from reconstruction_defense.reporting.provenance import shipped_digests
 
     root, digest = Path(__file__).parent.parent, sorted(shipped_digests())[0]
@@ -153,6 +171,9 @@ def test_the_json_records_check_fails_on_a_missing_folder_or_a_missing_record(tm
     assert not expected <= json_records_found(tmp_path / "json")
     pd.DataFrame({"dataset": ["MNIST"], "models": ["not-shipped"]}).to_csv(tmp_path / "adaptive_accuracy.csv")
     assert expected_json_records(root, tmp_path) == set()
+    pd.DataFrame({"dataset": ["MNIST"], "models": [digest]}).to_csv(tmp_path / "exact_summary.csv", index=False)
+    assert expected_json_records(root, tmp_path) == {("mnist", "exact")}  # notebook 08's record
+    assert not {("mnist", "exact")} <= json_records_found(tmp_path / "json")
 
 
 def test_every_committed_json_result_validates_against_the_schema_and_names_shipped_weights():
@@ -165,7 +186,7 @@ def test_every_committed_json_result_validates_against_the_schema_and_names_ship
     root = Path(__file__).parent.parent
     folder = root / "results" / "json"
     missing = expected_json_records(root, root / "results") - json_records_found(folder)
-    assert not missing, f"results/json lacks the records of {sorted(missing)}: rerun notebook 06 under cpu"
+    assert not missing, f"results/json lacks the records of {sorted(missing)}: rerun notebook 06 or 08 under cpu"
     schema = json.loads((root / "schema" / "result.schema.json").read_text())
     for path in sorted(folder.glob("*.json")):
         jsonschema.validate(json.loads(path.read_text()), schema)

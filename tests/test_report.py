@@ -19,7 +19,12 @@ from reconstruction_defense.reporting.pages import (
     render_block,
     unsupported_prose_numbers,
 )
-from reconstruction_defense.reporting.sections import cw_seeds_section, main_command_section, slowest_cells_section
+from reconstruction_defense.reporting.sections import (
+    cw_seeds_section,
+    main_command_section,
+    slowest_cells_section,
+    timing_section,
+)
 from reconstruction_defense.reporting.verdict import Measured, dataset_key, verdict_section, verdict_word
 
 REPO = Path(__file__).parent.parent
@@ -326,6 +331,21 @@ def test_the_slowest_cells_are_listed_with_their_share_of_their_notebook(tmp_pat
     lines = slowest_cells_section(tmp_path, shown=2).splitlines()
     assert lines[2] == "| 02_b.ipynb | cpu | 1 | 10.0 | 100% | `slow()` |"
     assert lines[3] == "| 01_a.ipynb | cpu | 2 | 1.5 | 75% | `table = a \\| b  # a pipe` |" and len(lines) == 4
+
+
+def test_the_wall_time_table_states_the_cold_series_against_its_targets(tmp_path):
+    """A notebook run in parts is summed before it is held against 30 min; warm and smoke runs
+    do not count (planted: 06's two parts are each under 30 min, together over)."""
+    pd.DataFrame(
+        {
+            "notebook": ["01_a.ipynb", "06_b.ipynb [mnist]", "06_b.ipynb [cifar10]", "06_b.ipynb", "02_c.ipynb"],
+            "profile": ["cpu", "cpu", "cpu", "cpu", "smoke"],
+            "run": ["cold", "cold", "cold", "warm", "cold"],
+            "seconds": [600.0, 1500.0, 1200.0, 60.0, 6000.0],
+        }
+    ).to_csv(tmp_path / "rerun_times.csv", index=False)
+    last = timing_section(tmp_path).splitlines()[-1]
+    assert "The 2 notebooks with a cold run take **55 min**, 0.6× the series target; over 30 min: 06 45 min." in last
 
 
 def test_each_benchmark_table_follows_its_csv_and_a_missing_variant_shows_a_dash(tmp_path):

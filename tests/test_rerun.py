@@ -301,3 +301,11 @@ def test_a_cell_not_executed_or_edited_after_the_rerun_is_found(tmp_path):
         "01_example.ipynb: code cell 1 was edited after its outputs were made",
         "01_example.ipynb: code cell 2 was not executed",
     ]
+
+
+def test_every_committed_notebook_of_the_series_was_executed_from_its_current_source():
+    """Issue 35's rule on the committed series: every code cell of notebooks 01-08 holds outputs
+    that a rerun made from the source it shows (the test above plants each way to break it)."""
+    series = notebooks_in(REPO / "notebooks")
+    assert [nb.name[:2] for nb in series] == [f"{n:02d}" for n in range(1, 9)]
+    assert [problem for nb in series for problem in provenance_problems(nb)] == []

@@ -62,7 +62,27 @@ def timing_section(results: Path) -> str:
         f"{kind} runs **{grp.seconds.sum() / 60:.0f} min** ({len(grp)} notebook{'s' if len(grp) > 1 else ''})"
         for kind, grp in times.groupby("run", sort=False)
     )
-    return f"{markdown(table)}\n\nTotal notebook execution: {totals}."
+    return f"{markdown(table)}\n\nTotal notebook execution: {totals}.{_against_targets(times)}"
+
+
+NOTEBOOK_TARGET_MIN, SERIES_TARGET_MIN = 30, 90  # issue 35: a cold `cpu` series on 2 cores
+
+
+def _against_targets(times: pd.DataFrame) -> str:
+    """The cold ``cpu`` series against its targets (each notebook, its parts summed, and the
+    whole series), and the notebooks over theirs: where the time goes first."""
+    cold = times[(times.run == "cold") & (times.profile == "cpu")]
+    if cold.empty:
+        return ""
+    minutes = cold.groupby(cold.notebook.str.split().str[0], sort=False).seconds.sum().div(60).sort_index()
+    over = minutes[minutes > NOTEBOOK_TARGET_MIN].sort_values(ascending=False)
+    listed = ", ".join(f"{name.split('_')[0]} {m:.0f} min" for name, m in over.items()) or "none"
+    return (
+        f" Targets for a cold `cpu` series on 2 cores: at most {NOTEBOOK_TARGET_MIN} min per notebook and "
+        f"{SERIES_TARGET_MIN} min in all. The {len(minutes)} notebooks with a cold run take "
+        f"**{minutes.sum():.0f} min**, {minutes.sum() / SERIES_TARGET_MIN:.1f}× the series target; "
+        f"over {NOTEBOOK_TARGET_MIN} min: {listed}."
+    )
 
 
 def slowest_cells_section(results: Path, shown: int = 10) -> str:
