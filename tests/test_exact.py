@@ -130,7 +130,10 @@ def test_a_budget_too_small_leaves_images_undecided_not_robust(first_24):
 def test_undecided_by_budget_equals_fresh_runs_at_each_smaller_budget_and_refuses_false_settings(first_24):
     """The read-off from one run (budget 2**12, probe 16) gives, per smaller budget b, exactly the
     undecided count of a fresh run with budget b and probe min(16, b); a table whose counts do not
-    match the probe it records (planted: 64 claimed, 16 run) is refused, as is a b above the run's."""
+    match the probe it records (planted: 64 claimed, 16 run) is refused, naming the dataset whose rows
+    are wrong (planted: another part's older rows, which record none), as is a b above the run's."""
+    import pandas as pd
+
     from reconstruction_defense.experiments.exact_evaluation import undecided_by_budget
 
     after, x, y, _ = first_24
@@ -143,8 +146,11 @@ def test_undecided_by_budget_equals_fresh_runs_at_each_smaller_budget_and_refuse
         for b in budgets
     ]
     assert read_off == fresh and fresh[0] > fresh[-1], (read_off, fresh)
-    with pytest.raises(ValueError, match="disagree with the budget and probe they record"):
+    with pytest.raises(ValueError, match="of MNIST disagree with the budget and probe they record"):
         undecided_by_budget(per_image.assign(probe=64), budgets)
+    older = per_image.assign(dataset="Fashion-MNIST", budget=float("nan"), probe=float("nan"))  # another part's
+    with pytest.raises(ValueError, match=r"^\d+ exact verdict\(s\) of Fashion-MNIST disagree.*for Fashion-MNIST"):
+        undecided_by_budget(pd.concat([per_image, older], ignore_index=True), budgets)
     with pytest.raises(ValueError, match="larger than the run's"):
         undecided_by_budget(per_image, [2**13])
 

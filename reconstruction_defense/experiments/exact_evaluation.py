@@ -184,11 +184,13 @@ def check_enumeration(per_image: pd.DataFrame) -> None:
         [~ok & (per_image.status == s) for s, ok in expected.items()], axis=1
     ).any(axis=1)
     if wrong.any():
-        r = per_image[wrong].iloc[0]
+        bad = per_image[wrong]
+        r, datasets = bad.iloc[0], ", ".join(map(str, bad.dataset.unique()))
         raise ValueError(
-            f"{int(wrong.sum())} exact verdict(s) disagree with the budget and probe they record, e.g. a "
-            f"{r.status} image with {r.reachable:g} reachable and {r.evaluated} evaluated under budget {r.budget}, "
-            f"probe {r.probe}: the table was not made with those settings; rerun the exact search"
+            f"{int(wrong.sum())} exact verdict(s) of {datasets} disagree with the budget and probe they record, "
+            f"e.g. a {r.status} image at eps {r.eps:g} with {r.reachable:g} reachable and {r.evaluated} evaluated "
+            f"under budget {r.budget}, probe {r.probe}: those rows were not made with those settings (or record "
+            f"none); rerun the exact search for {datasets} (notebook 08's part for it)"
         )
 
 
