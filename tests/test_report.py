@@ -170,7 +170,9 @@ def test_an_empty_block_is_filled_without_swallowing_what_follows_it():
     page += "<!-- rendered: wall-time -->\nan old body\n<!-- /rendered -->\n"
     filled = fill_page(page, REPO / "results")
     assert "prose kept" in filled and blocks_in(filled) == ["stale", "wall-time"] and "an old body" not in filled
-    assert filled.startswith("<!-- rendered: stale -->\n**Stale:**")
+    from reconstruction_defense.reporting.provenance import stale_section
+
+    assert filled.startswith(f"<!-- rendered: stale -->\n{stale_section(REPO / 'results')}\n<!-- /rendered -->")
 
 
 def test_a_stale_row_is_one_whose_recorded_attack_version_is_not_current(tmp_path):
@@ -230,6 +232,16 @@ def test_a_choice_record_names_its_candidates_and_a_study_result_names_none(tmp_
     assert table.stale.to_dict() == {"standins.csv": 2, "t.csv": 1}
     assert table.why["standins.csv"] == "weights not shipped: candidate 0123; no candidate named"
     assert table.why["t.csv"] == f"weights not shipped: {ok}"
+
+
+def test_every_committed_result_row_rests_on_current_attack_code_and_shipped_weights():
+    """The one-generation rule on what we ship: no committed row names an outdated attack version
+    or a model outside the manifest (the two tests above plant both kinds of stale row)."""
+    from reconstruction_defense.reporting.provenance import stale_rows, unshipped_rows
+
+    for table in (stale_rows(REPO / "results"), unshipped_rows(REPO / "results")):
+        stale = table[table.stale > 0]
+        assert stale.empty, f"rerun what writes these rows:\n{stale.to_string()}"
 
 
 def test_a_candidates_digest_is_the_one_its_published_file_would_get(tmp_path):
