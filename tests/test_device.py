@@ -4,10 +4,12 @@ training step names its device; the paper profile's own architectures run end to
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
@@ -18,6 +20,8 @@ from reconstruction_defense.cli import run
 from reconstruction_defense.config.device import DeviceError, resolve_device
 from reconstruction_defense.config.profiles import get_profile
 from reconstruction_defense.evaluation.exact import exact_robustness
+from reconstruction_defense.evaluation.scoring import evaluate
+from reconstruction_defense.experiments import transfer
 from reconstruction_defense.experiments.transfer import paper_protocol_table, transfer_table
 from reconstruction_defense.method import Restorer, build_classifier
 from reconstruction_defense.method.baselines import ComDefend, PixelCNN, PixelDefend
@@ -122,25 +126,54 @@ def test_device_is_resolved_and_a_missing_cuda_refused_before_any_data(monkeypat
     assert resolve_device("auto") == "cuda"
 
 
-def test_the_paper_profiles_architectures_run_end_to_end_at_tiny_size(tmp_path):
+TINY_PAPER = {
+    "data.n_train": 32,
+    "data.n_test": 4,
+    "classifier.epochs": 1,
+    "classifier.batch_size": 32,
+    "restorer.epochs": 1,
+    "restorer.n_train": 32,
+    "restorer.batch_size": 32,
+    "sweeps.deepfool_steps": 1,
+    "sweeps.cw_steps": 1,
+    "attacks.cw_search_steps": 1,
+    "attacks.bim_steps": 1,
+}
+
+
+def load_benchmark(name: str):
+    """``benchmarks/<name>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(name, PACKAGE.parent / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_paper_profiles_architectures_run_end_to_end_at_tiny_size(tmp_path, monkeypatch):
     """ResNet-50, the 16 x 64 restorer, then GoogLeNet and ResNet-101 behind it (Table 2's
     networks): the code path a GPU user runs, one step on 32 Fashion-MNIST images, 4 test
     images, one-step attacks (at 28 x 28 without the ImageNet stem these networks are slow on a CPU)."""
-    profile = get_profile(
-        "paper",
-        device="cpu",
-        data={"n_train": 32, "n_test": 4},
-        classifier={"epochs": 1, "batch_size": 32, "transfer": ("googlenet", "resnet101")},
-        restorer={"epochs": 1, "n_train": 32, "batch_size": 32},
-        sweeps={"deepfool_steps": 1, "cw_steps": 1},
-        attacks={"cw_search_steps": 1, "bim_steps": 1},
-    )
+    profile = get_profile("paper", device="cpu", **TINY_PAPER)
     models = zoo.train_or_load("fashion_mnist", profile, workdir=tmp_path)
     assert models.classifier.arch == "resnet50" and len(models.defense.restorer.body) == 16 + 1
     table = paper_protocol_table(models.classifier, models.defense, models.test, profile, tmp_path)
     assert len(table) == 10 and table.n.eq(4).all() and table.model.eq("ResNet-50").all()
-    transfer = transfer_table(models, profile, tmp_path)
-    assert list(transfer.arch.unique()) == ["resnet50", "googlenet", "resnet101"]
+    # benchmarks/paper_gpu.py, the GPU's one command, on the same models (loaded, not retrained)
+    tiny, out = [f"{k}={v}" for k, v in TINY_PAPER.items()], tmp_path / "paper_gpu"
+    scored = []  # (test-image indices, attacks) of each evaluate call
+    monkeypatch.setattr(transfer, "evaluate", lambda c, images, attacks, *a, **k: scored.append(
+        (images.indices.tolist(), [name for name, _ in attacks])) or evaluate(c, images, attacks, *a, **k))  # fmt: skip
+    load_benchmark("paper_gpu").main(["--dataset", "fashion_mnist", "--device", "cpu", "--workdir", str(tmp_path),
+                                      "--out", str(out), "--l2-n-test", "3", "--set", *tiny])  # fmt: skip
+    everyone, sample = models.test.indices.tolist(), models.test.sample(3).indices.tolist()
+    assert sample != everyone[:3]  # the sample is not merely the first images
+    assert scored == [(everyone, ["clean", "fgsm", "bim"]), (sample, ["deepfool", "cw"])]
+    timing, recorded = pd.read_csv(out / "timing_fashion_mnist.csv"), pd.read_csv(out / "table_fashion_mnist.csv")
+    assert timing[["train_images", "test_images", "l2_test_images"]].values.tolist() == [[32, 4, 3]]
+    assert timing.overrides.item() == " ".join(tiny) and timing.device.item() == "cpu"
+    assert recorded.n.tolist() == [4] * 6 + [3] * 4 and recorded.torch.eq(torch.__version__).all()
+    behind = transfer_table(models, profile, tmp_path)
+    assert list(behind.arch.unique()) == ["resnet50", "googlenet", "resnet101"]
 
 
 class _Probe(torch.nn.Module):

@@ -63,6 +63,10 @@ def test_bad_profile_is_one_clear_error(tmp_path, capsys):
         main(["--profile", "laptop", "--workdir", str(tmp_path)])
     assert stop.value.code == 2
     assert "invalid choice: 'laptop' (choose from 'auto', 'smoke', 'cpu', 'paper')" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # before any training, not after it
+        main(["--profile", "smoke", "--l2-n-test", "0", "--workdir", str(tmp_path)])
+    assert stop.value.code == 2 and not list(tmp_path.iterdir())
+    assert "--l2-n-test: expected a whole number of at least 1, got '0'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["run", "precompute"])

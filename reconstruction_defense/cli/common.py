@@ -31,11 +31,19 @@ USER_ERRORS = (
 )
 
 
-def _device(name: str) -> str:
+def checked_device(name: str) -> str:
+    """An argparse type: a device name checked against this machine (:func:`resolve_device`)."""
     try:
         return resolve_device(name)
     except DeviceError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +55,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
         default=None,
-        type=_device,
+        type=checked_device,
         help="auto (cuda when available), cpu, cuda or cuda:N; default: the profile's (auto)",
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")

@@ -12,13 +12,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..attacks.registry import display_name
 from ..config.profiles import get_profile
 from ..data.datasets import BUILTIN
 from ..data.outputs import atomic_write, check_writable
 from ..experiments.transfer import paper_protocol_table
 from ..reporting.paper import beside_paper
 from ..training.zoo import train_or_load
-from .common import add_common_options, add_override_option, profile_overrides, run_main
+from .common import add_common_options, add_override_option, positive_int, profile_overrides, run_main
+
+
+def l2_note(table: pd.DataFrame) -> str:
+    """How many images the minimum-norm attacks scored, where it is not the whole test set."""
+    sizes = table.drop_duplicates("attack").set_index("attack").n
+    small = sizes[sizes < sizes.max()]
+    return f" ({', '.join(map(display_name, small.index))} on {small.iloc[0]})" if len(small) else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="where the CSV table is written (default runs/results; --results results replaces the committed table)",
     )
+    parser.add_argument(
+        "--l2-n-test",
+        type=positive_int,
+        default=None,
+        help="DeepFool and C&W-L2 on a seeded sample of this many of the test images (default: all of them)",
+    )
     add_override_option(parser, "the table then describes that profile as overridden")
     args = parser.parse_args(argv)
     start = time.perf_counter()
@@ -41,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[{profile.name}] {args.dataset}: classifier {profile.classifier.arch} on {profile.device}", flush=True)
     models = train_or_load(args.dataset, profile, args.data_root, args.workdir)
     train, test = models.train, models.test
-    table = paper_protocol_table(models.classifier, models.defense, test, profile, args.workdir)
+    table = paper_protocol_table(models.classifier, models.defense, test, profile, args.workdir, args.l2_n_test)
     pd.set_option("display.width", 200)
     print(
         f"\n{train.info.display_name}, {table.model.iloc[0]}, profile {profile.name}, "
-        f"n = {len(test)} test images, accuracy [95% Wilson CI]; paper: ResNet-50, Table 1-3"
+        f"n = {len(test)} test images{l2_note(table)}, accuracy [95% Wilson CI]; paper: ResNet-50, Table 1-3"
     )
     print(beside_paper(table, train.info.name, "resnet50").to_string(index=False))  # printed even if unwritable
     csv = args.results / f"table_{train.info.name}_{profile.name}.csv"

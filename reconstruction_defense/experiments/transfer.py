@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..attacks.registry import PAPER_ATTACKS
+from ..attacks.registry import ATTACKS, PAPER_ATTACKS
 from ..config.profiles import Profile, recipe_for
 from ..data.datasets import ImageSet
 from ..evaluation.scoring import evaluate, spread_of
@@ -32,21 +32,32 @@ def paper_protocol_table(
     test: ImageSet,
     profile: Profile,
     workdir: Path = Path("runs"),
+    l2_n_test: int | None = None,
 ) -> pd.DataFrame:
     """Tables 1-3's protocol: clean, then each paper attack at :func:`table_strengths`, made on
-    the bare classifier and scored without and with the defense."""
-    attacks = [("clean", 0), *table_strengths(profile, test.info.name).items()]
+    the bare classifier and scored without and with the defense. With ``l2_n_test``, DeepFool and
+    C&W-L2 (minimum-norm attacks: many gradient steps per image) score a seeded sample of that
+    many test images (:meth:`ImageSet.sample`), as their rows' ``n`` and intervals say."""
+    strengths = table_strengths(profile, test.info.name)
     defense_name = f"quantize k={defense.quantizer.k} + restorer"
-    return evaluate(
-        classifier,
-        test,
-        attacks,
-        {"none": None, defense_name: defense},
-        model_name=DISPLAY[classifier.arch],
-        params=profile.attacks,
-        cache_dir=Path(workdir) / "adversarial",
-        seed=profile.seed,
-    )
+
+    def score(images: ImageSet, attacks: list[tuple[str, float]]) -> pd.DataFrame:
+        return evaluate(
+            classifier,
+            images,
+            attacks,
+            {"none": None, defense_name: defense},
+            model_name=DISPLAY[classifier.arch],
+            params=profile.attacks,
+            cache_dir=Path(workdir) / "adversarial",
+            seed=profile.seed,
+        )
+
+    if l2_n_test is None or l2_n_test >= len(test):
+        return score(test, [("clean", 0), *strengths.items()])
+    l2 = [(a, s) for a, s in strengths.items() if ATTACKS[a].strength == "iterations"]
+    linf = [("clean", 0), *((a, s) for a, s in strengths.items() if (a, s) not in l2)]
+    return pd.concat([score(test, linf), score(test.sample(l2_n_test, profile.seed), l2)], ignore_index=True)
 
 
 def transfer_archs(profile: Profile, dataset: str) -> tuple[str, ...]:
