@@ -196,6 +196,12 @@ def test_a_stale_row_is_one_whose_recorded_attack_version_is_not_current(tmp_pat
     assert table.stale.to_dict() == {"fresh.csv": 0, "old.csv": 1, "unrecorded.csv": 3}
     assert table.why["old.csv"] == f"cw v2 (now v{ATTACKS['cw'].version})"
     assert table.why["unrecorded.csv"] == "version not recorded"
+    from reconstruction_defense.reporting.provenance import stale_section
+
+    assert stale_section(tmp_path).startswith("**Stale:** 3 result files hold rows")  # no weights named either
+    (tmp_path / "unrecorded.csv").unlink()
+    (tmp_path / "old.csv").unlink()
+    assert stale_section(tmp_path).startswith("**Stale:** 1 result file holds rows")
 
 
 def test_a_row_whose_models_are_not_recorded_or_not_shipped_is_stale(tmp_path):

@@ -130,8 +130,9 @@ def stale_section(results: Path) -> str:
             "why": ["; ".join(w for w in (a, b) if w) for a, b in zip(table.why_code, table.why_models)],
         }
     )
+    files = "1 result file holds" if len(table) == 1 else f"{len(table)} result files hold"
     return (
-        f"**Stale:** {len(table)} result files hold rows that the current attack code "
+        f"**Stale:** {files} rows that the current attack code "
         "(`reporting.provenance.stale_rows`) or the shipped weights (`unshipped_rows`) would not make; "
         "a rerun regenerates them.\n\n" + markdown(shown)
     )
