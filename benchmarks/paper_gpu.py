@@ -31,7 +31,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from reconstruction_defense.cli.common import add_override_option, checked_device, positive_int, profile_overrides
+from reconstruction_defense.cli.common import (
+    add_override_option,
+    checked_device,
+    positive_int,
+    profile_overrides,
+    run_main,
+)
 from reconstruction_defense.config.device import device_name
 from reconstruction_defense.config.profiles import get_profile
 from reconstruction_defense.data.outputs import atomic_write, check_writable
@@ -86,4 +92,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
