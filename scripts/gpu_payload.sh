@@ -24,22 +24,22 @@ esac
 [ -z "$notebook" ] || [ "$notebook" = --notebook ] || { echo "error: unknown option $notebook (only --notebook)" >&2; exit 2; }
 ls "$data_root/$folder/raw/"*.gz > /dev/null 2>&1 || { echo "error: no .gz files under $data_root/$folder/raw/; point DATA_ROOT at the data folder" >&2; exit 2; }
 
+data_root=$(cd "$data_root" && pwd)
 cd "$(dirname "$0")/.."
-rm -rf .gpu-data .whl
-mkdir -p ".gpu-data/$folder/raw" .whl
-cp "$data_root/$folder/raw/"*.gz ".gpu-data/$folder/raw/"
-
-staging=$(mktemp -d)
+staging=$(mktemp -d)  # built here; .gpu-data and .whl are replaced only once every check passed
 trap 'rm -rf "$staging"' EXIT
+mkdir -p "$staging/.gpu-data/$folder/raw" "$staging/.whl" "$staging/downloads"
+cp "$data_root/$folder/raw/"*.gz "$staging/.gpu-data/$folder/raw/"
 download() {
     python3 -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-        --platform manylinux1_x86_64 --platform manylinux_2_5_x86_64 -d "$staging" "$@" 2> /dev/null
+        --platform manylinux1_x86_64 --platform manylinux_2_5_x86_64 -d "$staging/downloads" "$@" 2> "$staging/pip.log" ||
+        { grep -v WARNING "$staging/pip.log" | tail -3 >&2; echo "error: pip could not download $*; this needs a package registry" >&2; exit 1; }
 }
 download --no-deps torchattacks==3.5.1  # its needs (torch, torchvision, scipy, requests) are the image's
 [ -z "$notebook" ] || download papermill ipykernel
 
-python3 - "$staging" .whl scripts/gpu_image_packages.txt <<'EOF'
+python3 - "$staging/downloads" "$staging/.whl" scripts/gpu_image_packages.txt <<'EOF'
 import shutil, sys, zipfile
 from email.parser import HeaderParser
 from pathlib import Path
@@ -72,12 +72,14 @@ for name, wheel in carried.items():
             missing.add(f"{req.name} (for {name})")
 if missing:
     sys.exit("error: carried wheels need packages neither carried nor in the image: " + ", ".join(sorted(missing)))
-print(f"{len(carried)} wheels in .whl: {', '.join(sorted(carried))}")
+print(f"{len(carried)} wheels for .whl: {', '.join(sorted(carried))}")
 EOF
 
 tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
 untracked=$(git ls-files -z --others --exclude-standard | xargs -0 -r du -cb | tail -1 | cut -f1)
-payload=$(du -cb .gpu-data .whl | tail -1 | cut -f1)
+payload=$(du -cb "$staging/.gpu-data" "$staging/.whl" | tail -1 | cut -f1)
 total=$(( tree + ${untracked:-0} + payload ))
 echo "travels: $(( total / 1048576 )) MiB (working tree $(( (tree + ${untracked:-0}) / 1048576 )), payload $(( payload / 1048576 ))) of 64 MiB"
 [ "$total" -le $(( 64 * 1048576 )) ] || { echo "error: over the 64 MiB a device call carries; leave out --notebook" >&2; exit 1; }
+rm -rf .gpu-data .whl
+mv "$staging/.gpu-data" "$staging/.whl" .
