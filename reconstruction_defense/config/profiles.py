@@ -219,7 +219,7 @@ PROFILES: dict[str, Profile] = {
         restorer=RestorerConfig(epochs=3, n_train=2000, n_blocks=2, n_feats=16, lr=3e-3, batch_size=64),
         spread=SeedSpreadConfig(seeds=(0, 1), datasets=("mnist",)),
         sweeps=SweepConfig(
-            k_grid=(2, 4, 16), eps_fractions=(0.0, 0.5, 1.0), iteration_grid=(1, 10), deepfool_steps=20, cw_steps=50
+            k_grid=(2, 4, 16), eps_fractions=(0.0, 0.5, 1.0), iteration_grid=(1, 10), deepfool_steps=20, cw_steps=20
         ),
         attacks=AttackParams(bim_steps=5, pgd_steps=10, apgd_steps=10, square_queries=50, cw_search_steps=3),
         baselines=BaselineConfig(
