@@ -40,7 +40,7 @@ from reconstruction_defense.cli.common import (
 )
 from reconstruction_defense.config.device import device_name
 from reconstruction_defense.config.profiles import get_profile
-from reconstruction_defense.data.outputs import atomic_write, check_writable
+from reconstruction_defense.data.outputs import check_writable, save_table
 from reconstruction_defense.experiments.transfer import paper_protocol_table
 from reconstruction_defense.training.zoo import train_or_load
 
@@ -49,10 +49,6 @@ def machine_columns(device: str) -> dict[str, str]:
     """What every row says about where it ran."""
     cuda = torch.version.cuda if device.startswith("cuda") else "none"
     return {"device": device_name(device), "torch": torch.__version__, "cuda": cuda}
-
-
-def write_csv(rows: pd.DataFrame, path: Path) -> None:
-    atomic_write(path, rows.to_csv(index=False).encode())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,14 +69,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def record(**fields: float | int) -> None:
         timing.update(fields)
-        write_csv(pd.DataFrame([timing]), args.out / f"timing_{args.dataset}.csv")
+        save_table(pd.DataFrame([timing]), args.out / f"timing_{args.dataset}.csv")
 
     start = time.perf_counter()
     models = train_or_load(args.dataset, profile, args.data_root, args.workdir)
     record(train_images=len(models.train), training_s=round(time.perf_counter() - start, 1))
     attacks_start = time.perf_counter()
     table = paper_protocol_table(models.classifier, models.defense, models.test, profile, args.workdir, args.l2_n_test)
-    write_csv(table.assign(**where), args.out / f"table_{args.dataset}.csv")
+    save_table(table.assign(**where), args.out / f"table_{args.dataset}.csv")
     record(
         test_images=len(models.test),
         l2_test_images=int(table.n.min()),

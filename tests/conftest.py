@@ -3,6 +3,9 @@ it, each built once per session."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -10,6 +13,20 @@ from reconstruction_defense.data.datasets import load_dataset
 from reconstruction_defense.method import Restorer, build_classifier
 from reconstruction_defense.method.defense import ReconstructionDefense
 from reconstruction_defense.training.loops import classifier_epoch, fit, restorer_epoch
+
+
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """Loads ``benchmarks/<name>.py`` as a module (the scripts are not a package)."""
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

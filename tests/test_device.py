@@ -4,7 +4,6 @@ training step names its device; the paper profile's own architectures run end to
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -141,15 +140,7 @@ TINY_PAPER = {
 }
 
 
-def load_benchmark(name: str):
-    """``benchmarks/<name>.py`` as a module."""
-    spec = importlib.util.spec_from_file_location(name, PACKAGE.parent / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_paper_profiles_architectures_run_end_to_end_at_tiny_size(tmp_path, monkeypatch):
+def test_the_paper_profiles_architectures_run_end_to_end_at_tiny_size(tmp_path, monkeypatch, benchmark_script):
     """ResNet-50, the 16 x 64 restorer, then GoogLeNet and ResNet-101 behind it (Table 2's
     networks): the code path a GPU user runs, one step on 32 Fashion-MNIST images, 4 test
     images, one-step attacks (at 28 x 28 without the ImageNet stem these networks are slow on a CPU)."""
@@ -163,7 +154,7 @@ def test_the_paper_profiles_architectures_run_end_to_end_at_tiny_size(tmp_path, 
     scored = []  # (test-image indices, attacks) of each evaluate call
     monkeypatch.setattr(transfer, "evaluate", lambda c, images, attacks, *a, **k: scored.append(
         (images.indices.tolist(), [name for name, _ in attacks])) or evaluate(c, images, attacks, *a, **k))  # fmt: skip
-    load_benchmark("paper_gpu").main(["--dataset", "fashion_mnist", "--device", "cpu", "--workdir", str(tmp_path),
+    benchmark_script("paper_gpu").main(["--dataset", "fashion_mnist", "--device", "cpu", "--workdir", str(tmp_path),
                                       "--out", str(out), "--l2-n-test", "3", "--set", *tiny])  # fmt: skip
     everyone, sample = models.test.indices.tolist(), models.test.sample(3).indices.tolist()
     assert sample != everyone[:3]  # the sample is not merely the first images

@@ -211,22 +211,12 @@ def test_the_seed_spread_sits_beside_the_interval_of_the_main_row():
     assert beside_paper(ours, "mnist", "resnet50", spread.iloc[:0])["seeds defense"].iloc[0] == "-"
 
 
-def _restorer_grid():
-    """benchmarks/restorer_grid.py as a module."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("restorer_grid", ROOT / "benchmarks" / "restorer_grid.py")
-    grid = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(grid)
-    return grid
-
-
-def test_the_restorer_is_chosen_on_validation_images_never_on_test_images(tmp_path, monkeypatch):
+def test_the_restorer_is_chosen_on_validation_images_never_on_test_images(tmp_path, monkeypatch, benchmark_script):
     """The grid scores every point on held-out training images, records the split per row, and
     the knee refuses a table with a row scored anywhere else (planted: one test row)."""
     from reconstruction_defense.data.splits import validation_indices
 
-    grid = _restorer_grid()
+    grid = benchmark_script("restorer_grid")
     seen, evaluate = [], grid.evaluate
     monkeypatch.setattr(
         grid, "evaluate", lambda model, images, *a, **k: seen.append(images) or evaluate(model, images, *a, **k)
@@ -242,10 +232,10 @@ def test_the_restorer_is_chosen_on_validation_images_never_on_test_images(tmp_pa
         grid.knees(pd.concat([table, table.iloc[:1].assign(split="test")]))
 
 
-def test_the_cpu_restorers_are_the_knees_of_the_measured_grid():
+def test_the_cpu_restorers_are_the_knees_of_the_measured_grid(benchmark_script):
     """The profile's restorer per dataset is the grid point the CSV supports."""
     root = ROOT
-    knees = _restorer_grid().knees(pd.read_csv(root / "results" / "restorer_grid.csv"))
+    knees = benchmark_script("restorer_grid").knees(pd.read_csv(root / "results" / "restorer_grid.csv"))
     names = {"MNIST": "mnist", "Fashion-MNIST": "fashion_mnist", "CIFAR-10 (JPEG q75 copy)": "cifar10"}
     full = {"mnist": 55_000, "fashion_mnist": 55_000, "cifar10": 45_000}  # the training split
     restorer = get_profile("cpu").restorer
